@@ -1,0 +1,2 @@
+# Uniprocessor kernel.
+CONFIG_MAX_NUM_NODES=1

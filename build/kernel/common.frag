@@ -1,0 +1,15 @@
+# Kernel configuration shared by every variant (seL4 5.0.0, x86_64 pc99).
+# Values measured to boot under QEMU TCG: see shared/design/SEL4-5.0-FACTS.md.
+CONFIG_ARCH_X86=y
+CONFIG_ARCH_X86_64=y
+CONFIG_PLAT_PC99=y
+# QEMU TCG has no FSGSBASE instructions by default on the seL4 CPU line.
+CONFIG_FSGSBASE_MSR=y
+# PCID makes the kernel halt at boot under TCG.
+# CONFIG_SUPPORT_PCID is not set
+# QEMU 7.2 TCG has no x2APIC.
+CONFIG_XAPIC=y
+# 1 GiB frames for the LWK memory pool (needs +pdpe1gb on the CPU line).
+CONFIG_HUGE_PAGE=y
+# No VT-x under TCG: boot fails with it.
+# CONFIG_VTX is not set
