@@ -1,1 +1,67 @@
-fn main() {}
+//! `cargo xtask`: the one front door for building, running and testing the
+//! LWK personality on seL4.
+//!
+//! Cargo alone cannot build this system: the seL4 kernel is a C/Make build
+//! configured with Kconfig, the seL4-side Rust crates need target flags that
+//! must never reach host crates, and the tests boot QEMU. Every such workflow
+//! is a subcommand here, one module each, so `cargo xtask --help` lists them
+//! all and each step has exactly one code path.
+//!
+//! | command    | what it does |
+//! |------------|--------------|
+//! | `setup`    | installs Debian packages, the Python venv, fetches the seL4 source |
+//! | `kernel`   | builds seL4 kernel variants into `target/lwk/<variant>/kernel` |
+//! | `build`    | setup + kernel + root task + the `simulate` script |
+//! | `simulate` | build, then run the system in QEMU |
+//! | `test`     | setup, host unit tests, all variants, a QEMU boot matrix |
+//!
+//! Outputs live under `target/lwk/` (see [`layout`]).
+
+mod build;
+mod console;
+mod kernel;
+mod layout;
+mod proc;
+mod qemu;
+mod setup;
+mod simulate;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Build, run and test the LWK personality on seL4 (x86_64 pc99, QEMU TCG).
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check and install what the project needs: Debian packages, a Python
+    /// venv in target/lwk/venv, the seL4 5.0.0 source (crate sel4-sys =0.0.28).
+    Setup(setup::Args),
+    /// Build seL4 kernel variants into target/lwk/<variant>/kernel (all four
+    /// by default); skipped when the configuration inputs are unchanged.
+    Kernel(kernel::Args),
+    /// Build one variant: kernel, root task image and the `simulate` script
+    /// in target/lwk/<variant>/.
+    Build(build::Args),
+    /// Build one variant, then run its `simulate` script (QEMU).
+    Simulate(simulate::Args),
+    /// The project's test suite (used by CI): host unit tests, every kernel
+    /// variant, and a matrix of QEMU boots checked on the console.
+    Test(test::Args),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Setup(args) => setup::run(&args).map(drop),
+        Command::Kernel(args) => kernel::run(&args),
+        Command::Build(args) => build::run(&args).map(drop),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Test(args) => test::run(&args),
+    }
+}

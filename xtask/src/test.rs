@@ -1,0 +1,217 @@
+//! `cargo xtask test`: the project's one test command, run by CI.
+//!
+//! Checks, in order, each counted in the closing `N passed, N failed` line:
+//!
+//! 1. `kernel <variant>`: each kernel variant the boots need builds;
+//! 2. `unit tests`: `cargo test` on the workspace's default (host) members;
+//! 3. `sel4-gen <variant>`: `cargo test -p sel4-gen` against each variant's
+//!    kernel source and `.config` (it compares its generated labels with
+//!    libsel4's own Python generators, hence the venv on `PATH`);
+//! 4. `build <variant>`: root task image and `simulate` script;
+//! 5. `boot <variant> x<N>`: QEMU boots with N nodes, judged on the console
+//!    (see [`crate::console`]); the time from QEMU start to the root task's
+//!    first line is printed as a measurement, never a threshold.
+//!
+//! Every check runs even when an earlier one failed, except those that need
+//! its output (no boot without a build). Boots are independent: each starts a
+//! fresh QEMU from its variant's `simulate` script and writes its own log.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::console::{self, RootTaskCheck};
+use crate::layout::{self, Variant};
+use crate::proc::{self, step};
+use crate::qemu::Machine;
+use crate::setup::{self, Toolchain};
+use crate::{build, kernel};
+
+/// One boot of the matrix: a kernel variant and QEMU's `-smp`.
+#[derive(Clone, Copy)]
+struct Boot {
+    variant: Variant,
+    nodes: u32,
+}
+
+impl Boot {
+    const fn new(variant: Variant, nodes: u32) -> Self {
+        Boot { variant, nodes }
+    }
+
+    /// The check name, also the log file's stem.
+    fn name(self) -> String {
+        format!("{}-x{}", self.variant, self.nodes)
+    }
+}
+
+/// Release and debug kernels, each as a 1-node kernel on one CPU and as an
+/// SMP kernel on 4 and on 8 CPUs.
+const MATRIX: [Boot; 6] = [
+    Boot::new(Variant::Release, 1),
+    Boot::new(Variant::ReleaseSmp, 4),
+    Boot::new(Variant::ReleaseSmp, 8),
+    Boot::new(Variant::Debug, 1),
+    Boot::new(Variant::DebugSmp, 4),
+    Boot::new(Variant::DebugSmp, 8),
+];
+
+/// `--quick`: one SMP release boot and one uniprocessor debug boot.
+const QUICK: [Boot; 2] = [
+    Boot::new(Variant::ReleaseSmp, 4),
+    Boot::new(Variant::Debug, 1),
+];
+
+/// Options of `cargo xtask test`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Boot only release-smp with 4 nodes and debug with 1 node (and build
+    /// only those two variants).
+    #[arg(long)]
+    quick: bool,
+    /// Seconds a boot may take to reach its verdict before it fails.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Skip the host unit tests (steps 2 and 3), e.g. while iterating on boots.
+    #[arg(long)]
+    skip_unit: bool,
+}
+
+/// The results so far, printed as a table and the closing count.
+#[derive(Default)]
+struct Results(Vec<(String, Result<(), String>)>);
+
+impl Results {
+    /// Records a check and says how it went.
+    fn record(&mut self, name: impl Into<String>, result: Result<(), String>) -> bool {
+        let name = name.into();
+        match &result {
+            Ok(()) => step(format!("PASS {name}")),
+            Err(why) => step(format!("FAIL {name}: {why}")),
+        }
+        let ok = result.is_ok();
+        self.0.push((name, result));
+        ok
+    }
+
+    fn passed(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, r)| n == name && r.is_ok())
+    }
+
+    /// Prints the table and the closing line; true if nothing failed.
+    fn summarize(&self) -> bool {
+        let failed = self.0.iter().filter(|(_, r)| r.is_err()).count();
+        println!();
+        for (name, result) in &self.0 {
+            match result {
+                Ok(()) => println!("  ok    {name}"),
+                Err(why) => println!("  FAIL  {name}: {why}"),
+            }
+        }
+        // CI reads this line: keep it exactly `N passed, N failed`, alone.
+        println!("{} passed, {failed} failed", self.0.len() - failed);
+        failed == 0
+    }
+}
+
+/// Runs `cargo xtask test`; exits non-zero if any check failed.
+pub fn run(args: &Args) -> Result<()> {
+    let toolchain = setup::ensure()?;
+    let boots: &[Boot] = if args.quick { &QUICK } else { &MATRIX };
+    let mut variants: Vec<Variant> = Vec::new();
+    for boot in boots {
+        if !variants.contains(&boot.variant) {
+            variants.push(boot.variant);
+        }
+    }
+    let mut results = Results::default();
+
+    for &variant in &variants {
+        let built = kernel::build(&toolchain, variant, false).map(drop);
+        results.record(format!("kernel {variant}"), flatten(built));
+    }
+
+    if !args.skip_unit {
+        step("host unit tests: cargo test");
+        results.record("unit tests", flatten(proc::run(proc::cargo().arg("test"))));
+        for &variant in &variants {
+            if results.passed(&format!("kernel {variant}")) {
+                let outcome = sel4_gen_tests(&toolchain, variant);
+                results.record(format!("sel4-gen {variant}"), flatten(outcome));
+            }
+        }
+    }
+
+    for &variant in &variants {
+        if results.passed(&format!("kernel {variant}")) {
+            let built = build::build(&toolchain, variant).map(drop);
+            results.record(format!("build {variant}"), flatten(built));
+        }
+    }
+
+    let timeout = Duration::from_secs(args.timeout);
+    for &boot in boots {
+        let name = format!("boot {}", boot.name());
+        if !results.passed(&format!("build {}", boot.variant)) {
+            results.record(name, Err(format!("{} did not build", boot.variant)));
+            continue;
+        }
+        let outcome = run_boot(boot, timeout);
+        results.record(name, flatten(outcome));
+    }
+
+    if !results.summarize() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `cargo test -p sel4-gen` against one variant's kernel.
+fn sel4_gen_tests(toolchain: &Toolchain, variant: Variant) -> Result<()> {
+    step(format!("sel4-gen tests against {variant}"));
+    let mut cmd = proc::cargo();
+    cmd.args(["test", "-p", "sel4-gen"])
+        .env("SEL4_KERNEL_SRC", &toolchain.sel4_src)
+        .env("SEL4_KERNEL_CONFIG", variant.dot_config())
+        .env("PATH", toolchain.path_env()?);
+    proc::run(&mut cmd)
+}
+
+/// Boots one matrix entry and judges its console.
+fn run_boot(boot: Boot, timeout: Duration) -> Result<()> {
+    let logs = layout::logs_dir();
+    fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let log = logs.join(format!("{}.log", boot.name()));
+    step(format!(
+        "boot {}: QEMU with {} node(s), timeout {} s",
+        boot.name(),
+        boot.nodes,
+        timeout.as_secs()
+    ));
+    let mut cmd = Command::new(boot.variant.simulate_script());
+    cmd.args(["--smp", &boot.nodes.to_string()]);
+    let mut machine = Machine::spawn(cmd)?;
+    let mut check = RootTaskCheck::new(boot.nodes);
+    let outcome = machine.watch(&log, timeout, console::FIRST_LINE, |line| check.line(line))?;
+    drop(machine);
+
+    let first = outcome.marker_after.map_or_else(
+        || "never".to_string(),
+        |t| format!("{:.2} s", t.as_secs_f64()),
+    );
+    step(format!(
+        "boot {}: root task's first line after {first}, verdict after {:.2} s",
+        boot.name(),
+        outcome.elapsed.as_secs_f64()
+    ));
+    outcome
+        .verdict
+        .map_err(|why| anyhow::anyhow!("{why} (console log: {})", log.display()))
+}
+
+/// A check's error as one line: the error and its causes.
+fn flatten(result: Result<()>) -> Result<(), String> {
+    result.map_err(|e| format!("{e:#}"))
+}
