@@ -1,0 +1,1 @@
+//! Initial process stack (argv, envp, auxv); see the module body.
