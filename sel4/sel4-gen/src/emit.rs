@@ -139,11 +139,12 @@ pub fn invocations(api: &Api) -> Result<String, GenError> {
 }
 
 fn rust_ident(name: &str) -> String {
-    match name {
+    let name = crate::api::camel_to_snake(name);
+    match name.as_str() {
         "type" | "ref" | "in" | "fn" | "mod" | "use" | "self" | "match" | "loop" => {
             format!("{name}_")
         }
-        _ => name.to_string(),
+        _ => name,
     }
 }
 
@@ -161,16 +162,15 @@ fn marshal(s: &mut String, slot: &Slot) {
     match &slot.param.ty {
         ParamType::Scalar { rust, .. } => {
             let val = match *rust {
-                "bool" => format!("({name} as Word)"),
-                "i32" => format!("({name} as u32 as Word)"),
-                "i64" => format!("({name} as Word)"),
-                _ => format!("({name} as Word)"),
+                "i32" => format!("{name} as u32 as Word"),
+                "Word" | "u64" => name.clone(),
+                _ => format!("{name} as Word"),
             };
             if bits == 64 {
                 let _ = writeln!(s, "        msg[{w}] |= {val};");
             } else {
                 let mask = (1u64 << bits) - 1;
-                let _ = writeln!(s, "        msg[{w}] |= ({val} & {mask:#x}) << {sh};");
+                let _ = writeln!(s, "        msg[{w}] |= (({val}) & {mask:#x}) << {sh};");
             }
         }
         ParamType::Newtype { .. } => {
