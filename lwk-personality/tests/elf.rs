@@ -9,6 +9,13 @@ use lwk_personality::loader::elf::{
 };
 use proptest::prelude::*;
 
+/// An edit of the minimal ELF and the check its refusal must pass.
+type Case = (
+    &'static str,
+    Box<dyn Fn(&mut Vec<u8>)>,
+    fn(&ElfError) -> bool,
+);
+
 fn mutated(edit: impl FnOnce(&mut Vec<u8>)) -> Result<elf::LoadPlan, ElfError> {
     let mut f = mini_elf();
     edit(&mut f);
@@ -84,7 +91,7 @@ fn static_pie_gets_aligned_bias() {
 fn refusals() {
     use ehdr::*;
     use phdr::*;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, fn(&ElfError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         ("magic", Box::new(|f| f[1] = b'X'), |e| {
             *e == ElfError::BadMagic
         }),

@@ -310,5 +310,5 @@ pub fn check_plan_invariants(plan: &LoadPlan, file_len: usize) {
             .any(|s| s.perms.exec && s.vaddr <= c.vaddr && c.vaddr + c.len <= s.vaddr + s.filesz));
     }
     let r = plan.image_range();
-    assert!(r.start < r.end && r.start % 4096 == 0 && r.end % 4096 == 0);
+    assert!(r.start < r.end && r.start.is_multiple_of(4096) && r.end.is_multiple_of(4096));
 }
