@@ -24,7 +24,8 @@ mod off {
     pub const ARCH_INFO: usize = 145;
     pub const UNTYPED: usize = 153;
     pub const UNTYPED_LIST: usize = 169;
-    pub const UNTYPED_DESC_SIZE: usize = 16;
+    /// `seL4_UntypedDesc` is packed: paddr (8), two padding bytes, size_bits, is_device.
+    pub const UNTYPED_DESC_SIZE: usize = 12;
 }
 
 /// Size of the bootinfo frame; extra bootinfo starts right after it.
@@ -238,9 +239,9 @@ mod tests {
         let u = off::UNTYPED_LIST;
         put(&mut b, u, 0x10_0000);
         b[u + 10] = 20;
-        put(&mut b, u + 16, 0xfd00_0000);
-        b[u + 16 + 10] = 24;
-        b[u + 16 + 11] = 1;
+        put(&mut b, u + 12, 0xfd00_0000);
+        b[u + 12 + 10] = 24;
+        b[u + 12 + 11] = 1;
         b
     }
 

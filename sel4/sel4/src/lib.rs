@@ -112,3 +112,21 @@ pub mod init_caps {
 /// Kernel message limits.
 pub const MSG_MAX_LENGTH: usize = 120;
 pub const MSG_MAX_EXTRA_CAPS: usize = 3;
+
+/// Pins `tcb` to `node` (`seL4_TCB_SetAffinity`). Uniprocessor kernels have
+/// no such invocation; there only node 0 is accepted.
+pub fn set_affinity(tcb: cap::Tcb, node: Word) -> Result<()> {
+    #[cfg(sel4_smp)]
+    {
+        tcb.tcb_set_affinity(node)
+    }
+    #[cfg(not(sel4_smp))]
+    {
+        let _ = tcb;
+        if node == 0 {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument)
+        }
+    }
+}

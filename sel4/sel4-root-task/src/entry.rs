@@ -1,0 +1,115 @@
+//! Process entry: stack, bootinfo, IPC buffer convention, then `main`.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use sel4::bootinfo::BootInfo;
+
+/// The type of a `main` that never returns normally.
+pub enum Never {}
+
+const STACK_SIZE: usize = 256 * 1024;
+
+// The kernel starts the root task with no stack; give it one from .bss.
+core::arch::global_asm!(
+    ".section .bss.root_task_stack, \"aw\", @nobits",
+    ".balign 4096",
+    "__root_task_stack_bottom:",
+    ".space {size}",
+    "__root_task_stack_top:",
+    ".section .text._start, \"ax\", @progbits",
+    ".global _start",
+    "_start:",
+    "    lea rsp, [rip + __root_task_stack_top]",
+    "    xor ebp, ebp",
+    "    call {entry}",
+    "    ud2",
+    size = const STACK_SIZE,
+    entry = sym rust_entry,
+);
+
+extern "C" {
+    static __root_task_stack_bottom: u8;
+    static __root_task_stack_top: u8;
+}
+
+/// (bottom, top) of the root thread's stack, for diagnostics.
+pub fn stack_bounds() -> (usize, usize) {
+    // Only the addresses of the linker-defined symbols are taken.
+    (
+        &raw const __root_task_stack_bottom as usize,
+        &raw const __root_task_stack_top as usize,
+    )
+}
+
+static ROOT_STACK_TOP: AtomicU64 = AtomicU64::new(0);
+
+/// True on the initial thread (its stack is the static one).
+pub(crate) fn on_root_thread() -> bool {
+    let sp: u64;
+    // SAFETY: reads RSP only.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    let (lo, hi) = stack_bounds();
+    sp >= lo as u64 && sp <= hi as u64 && ROOT_STACK_TOP.load(Ordering::Relaxed) != 0
+}
+
+extern "C" {
+    fn __sel4_root_task_main(bi: &BootInfo<'static>) -> !;
+}
+
+extern "C" fn rust_entry(bootinfo: *const u8) -> ! {
+    ROOT_STACK_TOP.store(stack_bounds().1 as u64, Ordering::Relaxed);
+    crate::heap::init();
+    crate::logger::init();
+    // SAFETY: RDI at entry is the kernel's bootinfo pointer, mapped
+    // read-only for the root task for its whole life.
+    let bi = match unsafe { BootInfo::from_ptr(bootinfo) } {
+        Ok(bi) => bi,
+        Err(e) => crate::_private::fail(&DisplayDebug(e)),
+    };
+    sel4::arch::ipc_buffer::set_user_data(bi.ipc_buffer());
+    crate::time::init(bi.tsc_mhz());
+    crate::console::init_root();
+    static BI: spin_once::Once = spin_once::Once::new();
+    let bi: &'static BootInfo<'static> = BI.set(bi);
+    // SAFETY: defined by `declare_root_task!` in the binary.
+    unsafe { __sel4_root_task_main(bi) }
+}
+
+struct DisplayDebug<T: core::fmt::Debug>(T);
+impl<T: core::fmt::Debug> core::fmt::Display for DisplayDebug<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "bad bootinfo: {:?}", self.0)
+    }
+}
+
+/// A set-once cell for the bootinfo (written once, before any other thread
+/// exists).
+mod spin_once {
+    use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicBool, Ordering};
+    use sel4::bootinfo::BootInfo;
+
+    pub struct Once {
+        set: AtomicBool,
+        val: UnsafeCell<Option<BootInfo<'static>>>,
+    }
+    // SAFETY: written once by the only thread, before others start; read-only after.
+    unsafe impl Sync for Once {}
+    impl Once {
+        pub const fn new() -> Self {
+            Once {
+                set: AtomicBool::new(false),
+                val: UnsafeCell::new(None),
+            }
+        }
+        pub fn set(&'static self, v: BootInfo<'static>) -> &'static BootInfo<'static> {
+            assert!(!self.set.swap(true, Ordering::AcqRel), "bootinfo set twice");
+            // SAFETY: the flag guarantees a single writer and no reader yet.
+            unsafe {
+                *self.val.get() = Some(v);
+                (*self.val.get()).as_ref().unwrap_unchecked()
+            }
+        }
+    }
+}
