@@ -27,6 +27,8 @@ mod setup;
 mod simulate;
 mod test;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -56,8 +58,24 @@ enum Command {
     Test(test::Args),
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+/// Reports errors as their chain of causes, without a backtrace of this
+/// tool (`RUST_BACKTRACE` is often set for the crates we build, and a trace
+/// through xtask helps nobody).
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Setup(args) => setup::run(&args).map(drop),
         Command::Kernel(args) => kernel::run(&args),
         Command::Build(args) => build::run(&args).map(drop),

@@ -130,6 +130,15 @@ impl Machine {
         let mut deadline = self.started + timeout;
         let mut timeout_reason = format!("timed out after {} s", timeout.as_secs());
         let mut marker_after = None;
+        // Says where a silent or dead machine got to.
+        let mut last_line = String::new();
+        let last = |line: &str| {
+            if line.is_empty() {
+                "no console output".to_string()
+            } else {
+                format!("last console line: {line:?}")
+            }
+        };
 
         let verdict = loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -141,11 +150,19 @@ impl Machine {
                 }
                 Ok(Event::StdoutClosed) | Err(RecvTimeoutError::Disconnected) => {
                     let status = self.wait_exit(Duration::from_secs(2));
-                    break Err(format!("QEMU exited ({status}) before a verdict"));
+                    break Err(format!(
+                        "QEMU exited ({status}) before a verdict; {}",
+                        last(&last_line)
+                    ));
                 }
-                Err(RecvTimeoutError::Timeout) => break Err(timeout_reason),
+                Err(RecvTimeoutError::Timeout) => {
+                    break Err(format!("{timeout_reason}; {}", last(&last_line)))
+                }
             };
             writeln!(log_out, "{line}")?;
+            if !line.trim().is_empty() {
+                last_line = line.trim().to_string();
+            }
             if marker_after.is_none() && line.contains(marker) {
                 marker_after = Some(self.started.elapsed());
             }
@@ -350,7 +367,10 @@ mod tests {
                 Check::Grace(Duration::from_millis(200), "missing lines".into())
             })
             .unwrap();
-        assert_eq!(out.verdict, Err("missing lines".to_string()));
+        assert!(out
+            .verdict
+            .unwrap_err()
+            .starts_with("missing lines; last console line: \"final\""));
         assert!(out.elapsed < Duration::from_secs(5));
         std::fs::remove_file(log).unwrap();
     }

@@ -170,9 +170,22 @@ sel4_qemu_cmd() {
 
 sel4_qemu_cmd
 
+# Prints a command line that can be pasted back into a shell, quoting only
+# the words that need it.
+print_cmd() {
+    local out="" word
+    for word in "$@"; do
+        if [[ "$word" =~ ^[A-Za-z0-9_./,:=+@%-]+$ ]]; then
+            out+="$word "
+        else
+            out+="$(printf '%q' "$word") "
+        fi
+    done
+    echo "${out% }"
+}
+
 if [ "$dry_run" = 1 ]; then
-    printf '%q ' "${SEL4_QEMU[@]}"
-    echo
+    print_cmd "${SEL4_QEMU[@]}"
     exit 0
 fi
 

@@ -77,6 +77,10 @@ pub struct Args {
     /// Skip the host unit tests (steps 2 and 3), e.g. while iterating on boots.
     #[arg(long)]
     skip_unit: bool,
+    /// Only boot what target/lwk already holds: no unit tests, no builds
+    /// (for trying hand-made images with the same console checks).
+    #[arg(long, conflicts_with = "skip_unit")]
+    boot_only: bool,
 }
 
 /// The results so far, printed as a table and the closing count.
@@ -127,35 +131,21 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let mut results = Results::default();
-
-    for &variant in &variants {
-        let built = kernel::build(&toolchain, variant, false).map(drop);
-        results.record(format!("kernel {variant}"), flatten(built));
-    }
-
-    if !args.skip_unit {
-        step("host unit tests: cargo test");
-        results.record("unit tests", flatten(proc::run(proc::cargo().arg("test"))));
-        for &variant in &variants {
-            if results.passed(&format!("kernel {variant}")) {
-                let outcome = sel4_gen_tests(&toolchain, variant);
-                results.record(format!("sel4-gen {variant}"), flatten(outcome));
-            }
-        }
-    }
-
-    for &variant in &variants {
-        if results.passed(&format!("kernel {variant}")) {
-            let built = build::build(&toolchain, variant).map(drop);
-            results.record(format!("build {variant}"), flatten(built));
-        }
+    if !args.boot_only {
+        build_and_unit_test(args, &toolchain, &variants, &mut results);
     }
 
     let timeout = Duration::from_secs(args.timeout);
     for &boot in boots {
         let name = format!("boot {}", boot.name());
-        if !results.passed(&format!("build {}", boot.variant)) {
-            results.record(name, Err(format!("{} did not build", boot.variant)));
+        let script = boot.variant.simulate_script();
+        let ready = if args.boot_only {
+            script.is_file()
+        } else {
+            results.passed(&format!("build {}", boot.variant))
+        };
+        if !ready {
+            results.record(name, Err(format!("{} was not built", boot.variant)));
             continue;
         }
         let outcome = run_boot(boot, timeout);
@@ -166,6 +156,37 @@ pub fn run(args: &Args) -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Steps 1-4: kernels, host unit tests, seL4-side builds.
+fn build_and_unit_test(
+    args: &Args,
+    toolchain: &Toolchain,
+    variants: &[Variant],
+    results: &mut Results,
+) {
+    for &variant in variants {
+        let built = kernel::build(toolchain, variant, false).map(drop);
+        results.record(format!("kernel {variant}"), flatten(built));
+    }
+
+    if !args.skip_unit {
+        step("host unit tests: cargo test");
+        results.record("unit tests", flatten(proc::run(proc::cargo().arg("test"))));
+        for &variant in variants {
+            if results.passed(&format!("kernel {variant}")) {
+                let outcome = sel4_gen_tests(toolchain, variant);
+                results.record(format!("sel4-gen {variant}"), flatten(outcome));
+            }
+        }
+    }
+
+    for &variant in variants {
+        if results.passed(&format!("kernel {variant}")) {
+            let built = build::build(toolchain, variant).map(drop);
+            results.record(format!("build {variant}"), flatten(built));
+        }
+    }
 }
 
 /// `cargo test -p sel4-gen` against one variant's kernel.
