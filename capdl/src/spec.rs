@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::model::{
-    is_identifier, Arch, Cap, FrameSize, Object, ObjectKind, ObjectType, RESERVED_NAMES,
+    is_identifier, Arch, Cap, FrameSize, Object, ObjectKind, ObjectType, TcbAttrs, RESERVED_NAMES,
     SPECIAL_TARGETS,
 };
 
@@ -271,6 +271,16 @@ impl Spec {
     /// The kind of the object named `name`.
     pub fn kind(&self, name: &str) -> Option<&ObjectKind> {
         self.object(name).map(|o| &o.kind)
+    }
+
+    /// The attributes of the TCB named `name`, to fill in after creation
+    /// (they constrain no cap, so changing them cannot break the spec).
+    pub fn tcb_attrs_mut(&mut self, name: &str) -> Option<&mut TcbAttrs> {
+        let &i = self.index.get(name)?;
+        match &mut self.objects[i].kind {
+            ObjectKind::Tcb(attrs) => Some(attrs),
+            _ => None,
+        }
     }
 
     /// All objects in declaration order.

@@ -60,6 +60,8 @@ impl<T> Context<T> for sel4::Result<T> {
 
 fn main(bi: &BootInfo<'static>) -> Result<Never, RootTaskError> {
     let start = sel4_root_task::time::rdtsc();
+    // The firmware may have left the cursor mid-line ("Booting from ROM..").
+    println!();
     println!(
         "LWK root task: seL4 5.0.0 x86_64, {} kernel ({}), {} node(s) configured",
         if sel4::config::DEBUG_BUILD {

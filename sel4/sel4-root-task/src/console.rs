@@ -111,5 +111,6 @@ pub fn println_unlocked(args: fmt::Arguments) {
 /// `println!` for components.
 #[macro_export]
 macro_rules! println {
+    () => { $crate::console::println(format_args!("")) };
     ($($arg:tt)*) => { $crate::console::println(format_args!($($arg)*)) };
 }
