@@ -387,7 +387,11 @@ impl Parser {
         let mut seen: Vec<&'static str> = Vec::new();
         loop {
             let (word, pos) = self.ident("a cap parameter")?;
-            if let Some(rights) = Rights::from_word(&word) {
+            if let Some(mut rights) = Rights::from_word(&word) {
+                // capDL-tool reads rights letter by letter, so `R W` is `RW`.
+                while let Some(more) = self.rights_word() {
+                    rights = rights | more;
+                }
                 cap.rights = cap.rights | rights;
             } else {
                 let name = self.cap_param(&word, pos, cap)?;
@@ -400,6 +404,16 @@ impl Parser {
                 return self.expect(")", "`,` or `)`");
             }
         }
+    }
+
+    /// Takes the next token if it is a word of rights letters.
+    fn rights_word(&mut self) -> Option<Rights> {
+        let Tok::Ident(word) = self.peek() else {
+            return None;
+        };
+        let rights = Rights::from_word(word)?;
+        self.advance();
+        Some(rights)
     }
 
     /// One named cap parameter (its word already read); returns the name
@@ -521,8 +535,20 @@ impl Parser {
                 .map_err(model(entry.pos))?;
         }
         for block in self.cap_blocks {
-            if spec.object(&block.container).is_none() {
-                let e = ModelError::UnknownObject(block.container);
+            // Faults of the container itself point at the block's name.
+            let object_type = match spec.kind(&block.container) {
+                None => {
+                    let e = ModelError::UnknownObject(block.container);
+                    return Err(model(block.pos)(e));
+                }
+                Some(kind) => kind.object_type(),
+            };
+            if !object_type.holds_caps() {
+                let object = block.container;
+                let e = ModelError::NoCapSlots {
+                    object,
+                    object_type,
+                };
                 return Err(model(block.pos)(e));
             }
             for (slot, cap, pos) in block.entries {
