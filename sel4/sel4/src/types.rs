@@ -39,8 +39,9 @@ impl CapRights {
     }
 }
 
-/// `seL4_CapData_t`: a badge, or a CNode guard (`guard << 6 | guard_size`
-/// on 64-bit kernels of this version).
+/// `seL4_CapData_t`: a badge, a CNode guard, or an IO port range: the
+/// kernel reads the word according to the kind of cap being minted
+/// (`cnode_capdata`, `io_port_capdata` in the kernel's bitfield files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapData(Word);
 
@@ -49,9 +50,15 @@ impl CapData {
     pub const fn badge(b: Word) -> Self {
         CapData(b)
     }
-    /// A CNode guard: `guard_bits` bits of guard with value `guard`.
+    /// A CNode guard: `guard_bits` bits of guard with value `guard`
+    /// (64-bit `cnode_capdata`: guard in bits 8..26, guard size in 2..8).
     pub const fn guard(guard: Word, guard_bits: Word) -> Self {
-        CapData((guard << 6) | (guard_bits & 0x3f))
+        CapData(((guard & 0x3_ffff) << 8) | ((guard_bits & 0x3f) << 2))
+    }
+    /// An IO port range `[first, last]` for minting a narrower IOPort cap
+    /// (`io_port_capdata`: first port in bits 16..32, last in 0..16).
+    pub const fn io_ports(first: u16, last: u16) -> Self {
+        CapData(((first as Word) << 16) | last as Word)
     }
     /// "Don't change": the null cap data.
     pub const fn none() -> Self {
