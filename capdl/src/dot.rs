@@ -23,11 +23,16 @@ use crate::spec::Spec;
 /// The node standing for the whole shared buffer.
 const SHARED_BUFFER_NODE: &str = "shared buffer (ivshmem)";
 
+/// A byte count in the largest binary unit it reaches, to one decimal.
 fn human(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (size, unit) in UNITS {
-        if bytes >= size && bytes % size == 0 {
-            return format!("{} {unit}", bytes / size);
+        if bytes >= size {
+            let tenths = u128::from(bytes) * 10 / u128::from(size);
+            return match tenths % 10 {
+                0 => format!("{} {unit}", tenths / 10),
+                t => format!("{}.{t} {unit}", tenths / 10),
+            };
         }
     }
     format!("{bytes} B")

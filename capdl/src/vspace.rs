@@ -240,7 +240,7 @@ impl Spec {
             return Err(MapError::NotUserAddress(vaddr));
         }
         let align = 1u64 << level.shift();
-        if vaddr % align != 0 {
+        if !vaddr.is_multiple_of(align) {
             return Err(MapError::Misaligned { vaddr, align });
         }
         let mut table = String::from(pml4);

@@ -93,7 +93,7 @@ fn random_kind(rng: &mut Rng) -> ObjectKind {
             max_prio: rng.chance(30).then_some(255),
             affinity: rng.chance(50).then_some(rng.below(8) as u32),
             domain: rng.chance(20).then_some(0),
-            fault_ep: rng.chance(50).then(|| rng.0 % 64),
+            fault_ep: rng.chance(50).then_some(rng.0 % 64),
         }),
         1 => ObjectKind::CNode {
             size_bits: 1 + rng.below(12) as u8,
