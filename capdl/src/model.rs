@@ -9,7 +9,7 @@
 //! shape means a spec prints to text capDL-tool accepts and parses back to an
 //! equal value.
 //!
-//! [`Spec::insert_cap`] refuses caps capDL-tool would refuse (unknown target,
+//! [`crate::Spec::insert_cap`] refuses caps capDL-tool would refuse (unknown target,
 //! a badge on a frame cap, a frame in a PML4...), so a spec the root task
 //! builds cannot silently describe an impossible system.
 
@@ -368,7 +368,7 @@ pub struct Asid {
 
 /// Where a frame cap held in a CNode is mapped, in capDL-tool's terms: the
 /// page-table object and the slot (entry index) in it. Use
-/// [`Spec::frame_mapping_vaddr`] to turn it into a (VSpace, vaddr) pair.
+/// [`crate::Spec::frame_mapping_vaddr`] to turn it into a (VSpace, vaddr) pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FrameMapping {
     /// The PT, PD or PDPT whose entry maps the frame.
@@ -379,7 +379,7 @@ pub struct FrameMapping {
 
 /// A capability: the object it names and the parameters capDL gives it.
 /// Fields that do not apply to the target type stay at their defaults
-/// ([`Spec::insert_cap`] enforces this).
+/// ([`crate::Spec::insert_cap`] enforces this).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cap {
     /// Name of the target object, or one of [`SPECIAL_TARGETS`].

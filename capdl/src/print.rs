@@ -4,7 +4,7 @@
 //! The output is canonical: objects in declaration order, one `caps` block
 //! per object that holds caps (slots ascending, TCB slots by their symbolic
 //! names), then `irq maps`. Parameters a cap or object does not use are left
-//! out, so printing is the inverse of [`crate::parse`] and
+//! out, so printing is the inverse of [`crate::parse()`] and
 //! `print(parse(print(s))) == print(s)`.
 
 use alloc::string::String;

@@ -218,7 +218,7 @@ pub struct CapRef<'a> {
 
 /// A capDL specification: architecture, objects in declaration order (each
 /// with its cap slots) and the IRQ map. Build one with [`Spec::add_object`],
-/// [`Spec::insert_cap`] and [`Spec::map_irq`], or with [`crate::parse`].
+/// [`Spec::insert_cap`] and [`Spec::map_irq`], or with [`crate::parse()`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Spec {
     /// The `arch` line.

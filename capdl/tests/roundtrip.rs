@@ -231,3 +231,23 @@ fn generated_specs_round_trip() {
 fn show_good() {
     println!("{}", print(&common::good()));
 }
+
+/// The format example in README.md (also the crate docs) must be valid.
+#[test]
+fn readme_example_parses() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("## The text format").unwrap()..];
+    let start = section.find("```text\n").unwrap() + "```text\n".len();
+    let text = &section[start..start + section[start..].find("```").unwrap()];
+    let spec = parse(text).unwrap_or_else(|e| panic!("README example: {e}"));
+    assert_eq!(
+        spec.translate("pers_pml4", 0x4000_0000).unwrap().frame,
+        "pool_0"
+    );
+    let mapping = spec.cap("pers_cnode", 2).unwrap().mapping.clone().unwrap();
+    assert_eq!(
+        spec.frame_mapping_vaddr(&mapping),
+        Some(("pers_pml4", 0x4000_0000))
+    );
+    assert_round_trip(&spec);
+}
