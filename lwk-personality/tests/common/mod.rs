@@ -312,3 +312,7 @@ pub fn check_plan_invariants(plan: &LoadPlan, file_len: usize) {
     let r = plan.image_range();
     assert!(r.start < r.end && r.start.is_multiple_of(4096) && r.end.is_multiple_of(4096));
 }
+
+pub mod fake;
+pub mod host_errnos;
+pub mod host_numbers;

@@ -1,0 +1,209 @@
+//! The system-call table: one line per call, indexed by Linux x86_64 number.
+//!
+//! Each line says what the call is, who answers it and how completely —
+//! the coverage is auditable at a glance, and the same table drives
+//! dispatch, `cargo xtask syscalls` and trace names (gVisor's
+//! `linux64.go` is the model). A number without a line is answered `ENOSYS`
+//! and reported once.
+
+use super::errno::Errno;
+use super::process::{Process, Report};
+use super::{identity as id, info, nr, proc, signal, time};
+use super::{Args, Handler, SysError, SysResult};
+
+/// How completely a call is implemented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// As Linux does it.
+    Full,
+    /// Works for what programs commonly need; the note says what is missing.
+    Partial(&'static str),
+    /// Deliberately answered with this error; the note says why.
+    Stub(Errno, &'static str),
+}
+
+/// Who answers a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The personality, on the application's core.
+    Local,
+    /// Forwarded to the Linux VM (function shipping).
+    Shipped,
+}
+
+/// One line of the table.
+#[derive(Clone, Copy, Debug)]
+pub struct Syscall {
+    /// Linux x86_64 number.
+    pub nr: usize,
+    /// Linux name.
+    pub name: &'static str,
+    /// The handler (unused for stubs).
+    pub handler: Handler,
+    /// How complete.
+    pub support: Support,
+    /// Who answers.
+    pub route: Route,
+}
+
+const fn full(nr: usize, name: &'static str, handler: Handler) -> Syscall {
+    Syscall {
+        nr,
+        name,
+        handler,
+        support: Support::Full,
+        route: Route::Local,
+    }
+}
+
+const fn partial(nr: usize, name: &'static str, handler: Handler, note: &'static str) -> Syscall {
+    Syscall {
+        nr,
+        name,
+        handler,
+        support: Support::Partial(note),
+        route: Route::Local,
+    }
+}
+
+const fn stub(nr: usize, name: &'static str, errno: Errno, note: &'static str) -> Syscall {
+    Syscall {
+        nr,
+        name,
+        handler: refuse,
+        support: Support::Stub(errno, note),
+        route: Route::Local,
+    }
+}
+
+/// Stand-in handler of stubs; dispatch answers from the table first.
+fn refuse(_: &mut dyn Process, _: Args) -> SysResult {
+    Err(Errno::ENOSYS.into())
+}
+
+/// The table, in number order.
+#[rustfmt::skip]
+pub const TABLE: &[Syscall] = &[
+    partial(nr::RT_SIGACTION, "rt_sigaction", signal::rt_sigaction, "bookkeeping only: signals are not delivered yet"),
+    partial(nr::RT_SIGPROCMASK, "rt_sigprocmask", signal::rt_sigprocmask, "bookkeeping only: signals are not delivered yet"),
+    full(nr::SCHED_YIELD, "sched_yield", info::sched_yield),
+    full(nr::GETPID, "getpid", id::getpid),
+    full(nr::EXIT, "exit", proc::exit),
+    full(nr::UNAME, "uname", info::uname),
+    full(nr::GETTIMEOFDAY, "gettimeofday", time::gettimeofday),
+    partial(nr::GETRLIMIT, "getrlimit", info::getrlimit, "limits are recorded, not enforced"),
+    full(nr::GETUID, "getuid", id::getuid),
+    full(nr::GETGID, "getgid", id::getgid),
+    full(nr::GETEUID, "geteuid", id::geteuid),
+    full(nr::GETEGID, "getegid", id::getegid),
+    full(nr::GETPPID, "getppid", id::getppid),
+    full(nr::GETPGRP, "getpgrp", id::getpgrp),
+    full(nr::GETGROUPS, "getgroups", id::getgroups),
+    full(nr::GETRESUID, "getresuid", id::getresuid),
+    full(nr::GETRESGID, "getresgid", id::getresgid),
+    partial(nr::GETPGID, "getpgid", id::getpgid, "own process only (a job sees no other)"),
+    partial(nr::GETSID, "getsid", id::getsid, "own process only (a job sees no other)"),
+    partial(nr::SETRLIMIT, "setrlimit", info::setrlimit, "limits are recorded, not enforced"),
+    full(nr::GETTID, "gettid", id::gettid),
+    full(nr::TIME, "time", time::time),
+    partial(nr::SCHED_GETAFFINITY, "sched_getaffinity", info::sched_getaffinity, "own threads only; at most 64 CPUs"),
+    partial(nr::SET_TID_ADDRESS, "set_tid_address", proc::set_tid_address, "recorded; cleared and woken at thread exit by the thread code"),
+    partial(nr::CLOCK_GETTIME, "clock_gettime", time::clock_gettime, "TSC-based; CPU clocks = wall time on a dedicated core; no clocks of other processes"),
+    partial(nr::CLOCK_GETRES, "clock_getres", time::clock_getres, "1 ns for every clock"),
+    full(nr::EXIT_GROUP, "exit_group", proc::exit_group),
+    partial(nr::SET_ROBUST_LIST, "set_robust_list", proc::set_robust_list, "recorded; the list is not walked at thread death"),
+    partial(nr::PRLIMIT64, "prlimit64", info::prlimit64, "own process only; limits recorded, not enforced"),
+    full(nr::GETRANDOM, "getrandom", info::getrandom),
+    stub(nr::RSEQ, "rseq", Errno::ENOSYS, "restartable sequences need preemption, which an LWK core does not do; glibc falls back"),
+];
+
+/// Marks an empty slot of [`LOOKUP`].
+const NONE: u16 = u16::MAX;
+
+/// Table index by system-call number, computed at compile time; building it
+/// also rejects duplicate or out-of-range numbers at compile time.
+static LOOKUP: [u16; nr::COUNT] = index(TABLE);
+
+const fn index(table: &[Syscall]) -> [u16; nr::COUNT] {
+    let mut lookup = [NONE; nr::COUNT];
+    let mut i = 0;
+    while i < table.len() {
+        let n = table[i].nr;
+        assert!(n < nr::COUNT, "system call number beyond nr::COUNT");
+        assert!(lookup[n] == NONE, "two table lines for one number");
+        lookup[n] = i as u16;
+        i += 1;
+    }
+    lookup
+}
+
+/// The table line for `nr`, if any.
+pub fn lookup(nr: u64) -> Option<&'static Syscall> {
+    let slot = *LOOKUP.get(usize::try_from(nr).ok()?)?;
+    (slot != NONE).then(|| &TABLE[usize::from(slot)])
+}
+
+/// Numbers below this get their own "already reported" bit; the rest share
+/// one (they are not Linux x86_64 calls at all: x32 or garbage).
+const REPORTED_BITS: usize = 512;
+
+/// Dispatches system calls and remembers what it has reported.
+#[derive(Clone, Debug)]
+pub struct Dispatcher {
+    reported: [u64; REPORTED_BITS / 64],
+    reported_out_of_range: bool,
+    unimplemented: u64,
+}
+
+impl Default for Dispatcher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher that has reported nothing yet.
+    pub const fn new() -> Self {
+        Self {
+            reported: [0; REPORTED_BITS / 64],
+            reported_out_of_range: false,
+            unimplemented: 0,
+        }
+    }
+
+    /// Runs system call `nr` with `args` for `p`.
+    pub fn dispatch(&mut self, p: &mut dyn Process, nr: u64, args: Args) -> SysResult {
+        match lookup(nr) {
+            Some(Syscall {
+                support: Support::Stub(errno, _),
+                ..
+            }) => Err(SysError::Errno(*errno)),
+            Some(call) => (call.handler)(p, args),
+            None => {
+                self.unimplemented += 1;
+                if self.first_report(nr) {
+                    let name = usize::try_from(nr).ok().and_then(nr::name);
+                    p.report(Report::Unimplemented { nr, name });
+                }
+                Err(Errno::ENOSYS.into())
+            }
+        }
+    }
+
+    /// How many calls were answered `ENOSYS` for lack of a table line.
+    pub fn unimplemented_calls(&self) -> u64 {
+        self.unimplemented
+    }
+
+    fn first_report(&mut self, nr: u64) -> bool {
+        match usize::try_from(nr) {
+            Ok(n) if n < REPORTED_BITS => {
+                let (word, bit) = (n / 64, 1u64 << (n % 64));
+                let first = self.reported[word] & bit == 0;
+                self.reported[word] |= bit;
+                first
+            }
+            _ => !core::mem::replace(&mut self.reported_out_of_range, true),
+        }
+    }
+}
