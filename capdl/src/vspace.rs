@@ -87,6 +87,17 @@ pub struct Mapping<'a> {
     pub slot: u64,
 }
 
+impl Mapping<'_> {
+    /// capDL-tool's name for this mapping, to record on the frame cap held
+    /// in a CNode ([`Cap::with_mapping`] takes the same two values).
+    pub fn frame_mapping(&self) -> FrameMapping {
+        FrameMapping {
+            table: self.table.into(),
+            slot: self.slot,
+        }
+    }
+}
+
 /// Why [`Spec::map`] refused a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapError {
