@@ -184,21 +184,34 @@ const HELLO_C: &str = "#include <stdio.h>\n\
     int main(int argc, char **argv) { printf(\"hello %d %s\\n\", argc, argv[0]); return 0; }\n";
 
 /// Compiles the hello program with `compiler` and `flags` into `name`, or
-/// prints why not and returns `None`. Cached per process by file name.
+/// prints why not and returns `None`. Tests run in parallel threads and
+/// processes, so each build goes to a private name and is renamed into place
+/// (atomic): a reader never sees a half-written binary.
 pub fn build_hello(name: &str, compiler: &str, flags: &[&str]) -> Option<PathBuf> {
+    static UNIQUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = out_dir();
     let out = dir.join(name);
-    let src = dir.join(format!("{name}.c"));
+    let private = format!(
+        "{name}.{}.{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let src = dir.join(format!("{private}.c"));
+    let tmp = dir.join(&private);
     std::fs::write(&src, HELLO_C).unwrap();
-    let status = Command::new(compiler)
+    let result = Command::new(compiler)
         .args(flags)
         .arg("-O2")
         .arg("-o")
-        .arg(&out)
+        .arg(&tmp)
         .arg(&src)
         .output();
-    match status {
-        Ok(o) if o.status.success() => Some(out),
+    let _ = std::fs::remove_file(&src);
+    match result {
+        Ok(o) if o.status.success() => {
+            std::fs::rename(&tmp, &out).unwrap();
+            Some(out)
+        }
         Ok(o) => {
             eprintln!(
                 "note: skipping {name}: {compiler} failed: {}",
