@@ -10,6 +10,11 @@
 //! Decoding those as instructions can "find" a `0F 05` inside a constant and
 //! rewriting it would corrupt data. The executable sections are exactly what
 //! `objdump -d` disassembles, so with them the sweep sees only real code.
+//!
+//! Section headers are only a hint about where code is, and a lying file can
+//! hurt only itself: a `syscall` hidden outside the claimed sections stays
+//! unrewritten and is caught at run time as an `UnknownSyscall` fault (see
+//! `rewrite.rs`); code claimed over data gets that data "rewritten".
 
 use super::{CodeRegion, CodeSource, Segment, EHDR_SIZE};
 use alloc::vec::Vec;
