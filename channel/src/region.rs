@@ -58,7 +58,7 @@ impl<'a> Region<'a> {
     /// not create Rust references to it.
     pub unsafe fn new(base: *mut u8, len: usize) -> Result<Self, ChannelError> {
         let addr = base as usize;
-        if base.is_null() || addr % align_of::<AtomicU64>() != 0 {
+        if base.is_null() || !addr.is_multiple_of(align_of::<AtomicU64>()) {
             return Err(ChannelError::Misaligned { addr });
         }
         if len < REGION_SIZE {
@@ -87,7 +87,10 @@ impl<'a> Region<'a> {
 
     /// The words of the region, for data areas.
     pub(crate) fn words(&self, offset: usize, count: usize) -> &'a [AtomicU64] {
-        assert!(offset % size_of::<u64>() == 0, "unaligned data area");
+        assert!(
+            offset.is_multiple_of(size_of::<u64>()),
+            "unaligned data area"
+        );
         let start = offset / size_of::<u64>();
         &self.words[start..start + count]
     }
@@ -103,7 +106,7 @@ impl<'a> Region<'a> {
         let end = bytes.and_then(|b| offset.checked_add(b));
         assert!(
             align_of::<T>() <= align_of::<AtomicU64>()
-                && offset % align_of::<T>() == 0
+                && offset.is_multiple_of(align_of::<T>())
                 && end.is_some_and(|end| end <= REGION_SIZE),
             "view outside the region"
         );

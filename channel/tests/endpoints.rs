@@ -101,7 +101,7 @@ fn writers_append_and_write_at_offsets() {
     let (_, data) = serve_one(&mut linux.io);
     assert_eq!(&data[16..], b"abcde");
     // A writer dropped unsubmitted sends nothing and uses no sequence number.
-    drop(lwk.io.begin(Call::new(JobId(1), Opcode::Fsync)).unwrap());
+    let _ = lwk.io.begin(Call::new(JobId(1), Opcode::Fsync)).unwrap();
     assert_eq!(linux.io.available(), Ok(0));
     assert_eq!(lwk.io.next_seq(), 2);
     let mut r = linux.io.begin_reply(1, Ok(5)).unwrap();
@@ -413,7 +413,7 @@ fn a_restarted_daemon_fails_what_was_in_flight() {
     let (request, _) = serve_one(&mut old.io);
     old.io.reply(request.seq, Ok(0), &[]).unwrap();
     lwk.io.send(fsync, &[]).unwrap();
-    drop(old);
+    // The old daemon dies here: `old` is never used again.
     // The new daemon drops the request queued for its predecessor.
     let mut new = LinuxEndpoint::attach(mem.region(), &mut FakeClock(0), Duration::ZERO).unwrap();
     assert_eq!(new.liveness.generation(), 2);
