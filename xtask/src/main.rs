@@ -34,7 +34,7 @@ use clap::{Parser, Subcommand};
 
 /// Build, run and test the LWK personality on seL4 (x86_64 pc99, QEMU TCG).
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "xtask", bin_name = "cargo xtask", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,11 +45,11 @@ enum Command {
     /// Check and install what the project needs: Debian packages, a Python
     /// venv in target/lwk/venv, the seL4 5.0.0 source (crate sel4-sys =0.0.28).
     Setup(setup::Args),
-    /// Build seL4 kernel variants into target/lwk/<variant>/kernel (all four
+    /// Build seL4 kernel variants into target/lwk/VARIANT/kernel (all four
     /// by default); skipped when the configuration inputs are unchanged.
     Kernel(kernel::Args),
     /// Build one variant: kernel, root task image and the `simulate` script
-    /// in target/lwk/<variant>/.
+    /// in target/lwk/VARIANT/.
     Build(build::Args),
     /// Build one variant, then run its `simulate` script (QEMU).
     Simulate(simulate::Args),
