@@ -42,21 +42,18 @@ impl<'a> PeerWatch<'a> {
         }
     }
 
-    /// `Ok(true)` if the peer is up in the generation we knew, `Ok(false)` if
-    /// it is up in a new one (which we now know).
-    fn check(&mut self) -> Result<bool, ChannelError> {
+    /// Reads the peer's state: whether it is up, and whether its generation
+    /// is still the one we knew (we know the new one from now on).
+    fn check(&mut self) -> Result<(bool, bool), ChannelError> {
         let raw = self.state.state.load(Acquire);
         let status = SideStatus::try_from(raw).map_err(|found| ChannelError::BadState {
             side: self.side,
             found,
         })?;
-        if status != SideStatus::Up {
-            return Err(ChannelError::PeerDown);
-        }
         let generation = self.state.generation.load(Relaxed);
         let same = generation == self.generation;
         self.generation = generation;
-        Ok(same)
+        Ok((status == SideStatus::Up, same))
     }
 }
 
@@ -119,7 +116,9 @@ impl<'a> Requester<'a> {
                 opcode: call.opcode,
             });
         }
-        self.check_peer()?;
+        if !self.check_peer()? {
+            return Err(ChannelError::PeerDown);
+        }
         // The table entry may still hold a straggler from MAX_IN_FLIGHT ago.
         if self.pending[slot_of(seq)] != Pending::Free || self.in_flight() >= self.limit {
             return Err(ChannelError::Full);
@@ -142,13 +141,24 @@ impl<'a> Requester<'a> {
         Ok(writer.submit())
     }
 
-    /// The next response, if one has arrived.
+    /// The next response, if one has arrived. Answers already queued are
+    /// delivered even if the peer has closed since; once they are drained, a
+    /// closed peer with requests still awaiting answers is
+    /// [`ChannelError::PeerDown`].
     pub fn try_recv(&mut self) -> Result<Option<IncomingResponse<'_, 'a>>, ChannelError> {
-        self.check_peer()?;
+        let up = self.check_peer()?;
+        let none = |pending: &[Pending]| {
+            let waiting = pending.iter().any(|p| matches!(p, Pending::Waiting(_)));
+            if up || !waiting {
+                Ok(None)
+            } else {
+                Err(ChannelError::PeerDown)
+            }
+        };
         // Drop answers nobody waits for any more; bounded by the ring size.
         for _ in 0..=self.limit {
             let seq = match self.responses.peek() {
-                Ok(None) => return Ok(None),
+                Ok(None) => return none(&self.pending),
                 Ok(Some(incoming)) => {
                     let seq = incoming.message().seq;
                     if self.pending[slot_of(seq)] != Pending::Abandoned(seq) {
@@ -170,7 +180,7 @@ impl<'a> Requester<'a> {
             self.pending[slot_of(seq)] = Pending::Free;
         }
         let Some(inner) = self.responses.peek()? else {
-            return Ok(None);
+            return none(&self.pending);
         };
         let seq = inner.message().seq;
         let entry = &mut self.pending[slot_of(seq)];
@@ -240,10 +250,11 @@ impl<'a> Requester<'a> {
         Ok(Some(response))
     }
 
-    /// Fails everything in flight if the peer restarted.
-    fn check_peer(&mut self) -> Result<(), ChannelError> {
-        if self.peer.check()? {
-            return Ok(());
+    /// Whether the peer is up; fails everything in flight if it restarted.
+    fn check_peer(&mut self) -> Result<bool, ChannelError> {
+        let (up, same_generation) = self.peer.check()?;
+        if same_generation {
+            return Ok(up);
         }
         let had_requests = self.in_flight() > 0;
         self.pending = [Pending::Free; MAX_IN_FLIGHT];
@@ -254,7 +265,7 @@ impl<'a> Requester<'a> {
                 generation: self.peer.generation,
             });
         }
-        Ok(())
+        Ok(up)
     }
 }
 

@@ -405,6 +405,26 @@ fn a_closed_peer_is_down() {
 }
 
 #[test]
+fn answers_sent_before_closing_are_still_delivered() {
+    let mem = Mem::new();
+    let (mut lwk, mut linux) = connect(&mem);
+    let exit = channel::job::JobExit::Exited { code: 0 };
+    let seq = lwk.io.send(exit.call(JobId(1)), &[]).unwrap();
+    let second = lwk
+        .io
+        .send(Call::new(JobId(1), Opcode::Fsync), &[])
+        .unwrap();
+    serve_one(&mut linux.io);
+    linux.io.reply(seq, Ok(0), &[]).unwrap();
+    linux.liveness.close();
+    assert_eq!(answer_one(&mut lwk.io).0.seq, seq);
+    // The second request will never be answered.
+    assert_eq!(lwk.io.try_recv().err(), Some(ChannelError::PeerDown));
+    lwk.io.abandon(second);
+    assert!(lwk.io.try_recv().unwrap().is_none());
+}
+
+#[test]
 fn a_restarted_daemon_fails_what_was_in_flight() {
     let mem = Mem::new();
     let (mut lwk, mut old) = connect(&mem);
