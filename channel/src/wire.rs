@@ -554,6 +554,27 @@ mod tests {
         assert_eq!(end, LAYOUT_END);
     }
 
+    /// The offsets drawn in the crate docs and README; a layout change must
+    /// update those (and VERSION) together with this test.
+    #[test]
+    fn layout_matches_the_documented_diagram() {
+        let documented = [
+            (0x001000, 0x010000),
+            (0x003000, 0x410000),
+            (0x004000, 0x810000),
+            (0x005000, 0x850000),
+        ];
+        for (ring, (slots, data)) in RingId::ALL.into_iter().zip(documented) {
+            assert_eq!(
+                (ring.layout().slots_offset, ring.layout().data_offset),
+                (slots, data)
+            );
+        }
+        assert_eq!(LAYOUT_END, 0x890000);
+        assert_eq!(MAGIC, 0x004e_4148_434b_574c);
+        assert_eq!(VERSION, 1);
+    }
+
     #[test]
     fn data_range_rejects_overflow_and_overrun() {
         assert!(DataRange::new(0, SLOT_DATA_SIZE as u32).is_some());
