@@ -66,6 +66,11 @@ impl<'a> PeerWatch<'a> {
 /// When the peer shows a new generation, every request in flight has failed:
 /// the next operation returns [`ChannelError::PeerRestarted`] once, and the
 /// slate is wiped.
+///
+/// [`call`](Self::call) is the one-request-at-a-time shortcut. Several callers
+/// (one per application core) share one `Requester` behind a lock: each
+/// [`send`](Self::send)s and releases the lock, and whoever polls
+/// [`try_recv`](Self::try_recv) routes the answer to its caller by `seq`.
 #[derive(Debug)]
 pub struct Requester<'a> {
     requests: Producer<'a, Request>,
