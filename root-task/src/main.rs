@@ -8,7 +8,6 @@
 
 extern crate alloc;
 
-mod alloc_caps;
 mod pci;
 mod smp;
 mod summary;
@@ -27,7 +26,9 @@ pub enum RootTaskError {
         err: sel4::Error,
     },
     /// No free slot or untyped memory left for an object.
-    OutOfResources(&'static str),
+    Alloc(sel4_alloc::AllocError),
+    /// Threads on different nodes updated the shared counter concurrently.
+    MutexBroken { counted: u64, expected: u64 },
     /// A node's thread did not report within its deadline.
     NodeTimeout(u64),
     /// A thread reported from a different node than it was pinned to.
@@ -38,12 +39,24 @@ impl core::fmt::Display for RootTaskError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RootTaskError::Sel4 { what, err } => write!(f, "{what}: {err}"),
-            RootTaskError::OutOfResources(what) => write!(f, "out of {what}"),
+            RootTaskError::Alloc(e) => write!(f, "{e}"),
+            RootTaskError::MutexBroken { counted, expected } => {
+                write!(
+                    f,
+                    "sel4-sync mutex lost updates: counted {counted}, expected {expected}"
+                )
+            }
             RootTaskError::NodeTimeout(n) => write!(f, "node {n} did not report in time"),
             RootTaskError::WrongNode { expected, got } => {
                 write!(f, "thread for node {expected} ran on node {got}")
             }
         }
+    }
+}
+
+impl From<sel4_alloc::AllocError> for RootTaskError {
+    fn from(e: sel4_alloc::AllocError) -> Self {
+        RootTaskError::Alloc(e)
     }
 }
 
@@ -76,7 +89,7 @@ fn main(bi: &BootInfo<'static>) -> Result<Never, RootTaskError> {
     let devices = pci::scan_bus0(sel4::init_caps::IO_PORT);
     pci::print(&devices);
 
-    let mut caps = alloc_caps::CapAllocator::new(bi);
+    let mut caps = ram_allocator(bi);
     let nodes = smp::run_on_every_node(bi, &mut caps)?;
     let elapsed_us = (sel4_root_task::time::rdtsc() - start) / sel4_root_task::time::tsc_mhz();
     println!(
@@ -84,4 +97,25 @@ fn main(bi: &BootInfo<'static>) -> Result<Never, RootTaskError> {
         devices.len()
     );
     sel4_root_task::park()
+}
+
+/// An allocator over the empty slots of the root CNode and every RAM
+/// untyped (smallest first, so large ones stay whole).
+fn ram_allocator(bi: &BootInfo) -> sel4_alloc::ObjectAllocator {
+    let regions = bi
+        .untyped_list()
+        .filter(|u| !u.is_device)
+        .map(|u| sel4_alloc::UntypedRegion {
+            cap: sel4::Cap::from_bits(u.cap),
+            paddr: u.paddr,
+            size_bits: u.size_bits,
+            used: 0,
+        })
+        .collect();
+    sel4_alloc::ObjectAllocator::new(
+        sel4::init_caps::CNODE,
+        bi.empty().start,
+        bi.empty().end,
+        regions,
+    )
 }

@@ -6,13 +6,13 @@
 //! stack, and uses a page of the root task's own image as IPC buffer (the
 //! bootinfo lists the caps to those frames in address order).
 
-use crate::alloc_caps::CapAllocator;
 use crate::{Context, RootTaskError};
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicU64, Ordering};
 use sel4::bootinfo::BootInfo;
 use sel4::cap_type::{Notification, Page, Tcb};
 use sel4::{init_caps, sizes, Cap, CapData, ObjectType, PrioProps, UserContext};
+use sel4_alloc::ObjectAllocator;
 use sel4_root_task::println;
 use sel4_root_task::time::Deadline;
 use sel4_sync::Mutex;
@@ -46,16 +46,19 @@ struct Shared {
 
 /// Starts a thread on every node but 0, waits for each to report, checks
 /// the mutex count; returns the number of nodes.
-pub fn run_on_every_node(bi: &BootInfo, caps: &mut CapAllocator) -> Result<u64, RootTaskError> {
+pub fn run_on_every_node(bi: &BootInfo, caps: &mut ObjectAllocator) -> Result<u64, RootTaskError> {
     let nodes = bi.num_nodes().min(MAX_NODES as u64);
-    let ntfn: Cap<Notification> =
-        caps.create(ObjectType::Notification, sizes::NOTIFICATION_BITS as u8)?;
+    let ntfn: Cap<Notification> = caps.create(
+        ObjectType::Notification,
+        sizes::NOTIFICATION_BITS as u8,
+        &mut (),
+    )?;
     let shared: &'static Mutex<Shared> =
         Box::leak(Box::new(Mutex::new(ntfn, Shared { counter: 0 })));
     println!("node 0: root task (apic {})", apic_id());
 
     for node in 1..nodes {
-        let tcb: Cap<Tcb> = caps.create(ObjectType::Tcb, sizes::TCB_BITS as u8)?;
+        let tcb: Cap<Tcb> = caps.create(ObjectType::Tcb, sizes::TCB_BITS as u8, &mut ())?;
         let i = node as usize;
         let ipc_vaddr = (&raw const IPC_BUFFERS) as u64 + (i * 4096) as u64;
         let ipc_frame: Cap<Page> =
@@ -74,7 +77,7 @@ pub fn run_on_every_node(bi: &BootInfo, caps: &mut CapAllocator) -> Result<u64, 
         sel4::set_affinity(tcb, node).context("TCB_SetAffinity")?;
         let stack_top = (&raw const STACKS) as u64 + ((i + 1) * STACK_SIZE) as u64;
         let regs = UserContext {
-            rip: node_main as usize as u64,
+            rip: node_main as *const () as u64,
             // SysV: at function entry RSP + 8 is 16-byte aligned.
             rsp: stack_top - 8,
             rdi: node,
@@ -120,9 +123,10 @@ pub fn run_on_every_node(bi: &BootInfo, caps: &mut CapAllocator) -> Result<u64, 
         nodes
     );
     if total != nodes * ROUNDS {
-        return Err(RootTaskError::OutOfResources(
-            "mutual exclusion (mutex lost updates)",
-        ));
+        return Err(RootTaskError::MutexBroken {
+            counted: total,
+            expected: nodes * ROUNDS,
+        });
     }
     Ok(nodes)
 }
@@ -141,8 +145,8 @@ fn hammer(shared: &Mutex<Shared>) {
 /// The initial APIC id of the executing core (CPUID leaf 1, EBX[31:24]);
 /// QEMU numbers them like seL4's nodes.
 fn apic_id() -> u64 {
-    // SAFETY: cpuid is unprivileged and has no side effects.
-    let r = unsafe { core::arch::x86_64::__cpuid(1) };
+    // cpuid is unprivileged and has no side effects.
+    let r = core::arch::x86_64::__cpuid(1);
     (r.ebx >> 24) as u64
 }
 

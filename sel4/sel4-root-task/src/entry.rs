@@ -53,8 +53,10 @@ pub(crate) fn on_root_thread() -> bool {
     sp >= lo as u64 && sp <= hi as u64 && ROOT_STACK_TOP.load(Ordering::Relaxed) != 0
 }
 
+// Rust on both sides: the C ABI is only used for a stable symbol name.
+#[allow(improper_ctypes)]
 extern "C" {
-    fn __sel4_root_task_main(bi: &BootInfo<'static>) -> !;
+    fn __sel4_root_task_main(bi: *const BootInfo<'static>) -> !;
 }
 
 extern "C" fn rust_entry(bootinfo: *const u8) -> ! {

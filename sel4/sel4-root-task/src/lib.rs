@@ -35,7 +35,9 @@ pub use entry::{stack_bounds, Never};
 macro_rules! declare_root_task {
     ($main:path) => {
         #[no_mangle]
-        extern "C" fn __sel4_root_task_main(bi: &sel4::bootinfo::BootInfo<'static>) -> ! {
+        extern "C" fn __sel4_root_task_main(bi: *const sel4::bootinfo::BootInfo<'static>) -> ! {
+            // SAFETY: the runtime passes a pointer to its 'static bootinfo.
+            let bi: &'static sel4::bootinfo::BootInfo<'static> = unsafe { &*bi };
             match $main(bi) {
                 Ok(never) => match never {},
                 Err(e) => $crate::_private::fail(&e),
