@@ -96,8 +96,8 @@ mod report;
 
 pub use error::{PlanError, UntypedProblem};
 pub use model::{
-    Block, Frame, PageSize, PageTotals, Plan, PlanConfig, Step, Totals, UnusableReason,
-    UnusableTotals, Untyped, UntypedRef, HUGE_PAGE_BITS, LARGE_PAGE_BITS, MAX_UNTYPED_BITS,
+    Block, Frame, PageSize, PageTotals, Plan, PlanConfig, Step, Totals, Untyped, UntypedRef,
+    UnusableReason, UnusableTotals, HUGE_PAGE_BITS, LARGE_PAGE_BITS, MAX_UNTYPED_BITS,
     MIN_UNTYPED_BITS, PHYS_ADDR_LIMIT, RETYPE_FAN_OUT_LIMIT,
 };
 pub use planner::{plan, plan_strict};

@@ -5,8 +5,8 @@ use alloc::vec::Vec;
 
 use crate::error::{PlanError, UntypedProblem};
 use crate::model::{
-    Block, Frame, PageSize, PageTotals, Plan, PlanConfig, Step, Totals, UnusableTotals, Untyped,
-    UntypedRef, HUGE_PAGE_BITS, LARGE_PAGE_BITS, MAX_UNTYPED_BITS, MIN_UNTYPED_BITS,
+    Block, Frame, PageSize, PageTotals, Plan, PlanConfig, Step, Totals, Untyped, UntypedRef,
+    UnusableTotals, HUGE_PAGE_BITS, LARGE_PAGE_BITS, MAX_UNTYPED_BITS, MIN_UNTYPED_BITS,
     PHYS_ADDR_LIMIT, RETYPE_FAN_OUT_LIMIT,
 };
 
@@ -254,8 +254,18 @@ impl Emitter {
         let end = 1u64 << size_bits;
         if self.allow_huge && size_bits >= HUGE_PAGE_BITS {
             let huge_start = offset.next_multiple_of(HUGE);
-            self.run(untyped, PageSize::Large2M, paddr + offset, huge_start - offset);
-            self.run(untyped, PageSize::Huge1G, paddr + huge_start, end - huge_start);
+            self.run(
+                untyped,
+                PageSize::Large2M,
+                paddr + offset,
+                huge_start - offset,
+            );
+            self.run(
+                untyped,
+                PageSize::Huge1G,
+                paddr + huge_start,
+                end - huge_start,
+            );
         } else {
             self.run(untyped, PageSize::Large2M, paddr + offset, end - offset);
         }

@@ -17,6 +17,16 @@ impl fmt::Display for Mib {
     }
 }
 
+/// `n thing` or `n things`.
+struct Count(u64, &'static str);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.0 == 1 { "" } else { "s" };
+        write!(f, "{} {}{plural}", self.0, self.1)
+    }
+}
+
 /// Hundredths of a percent as `x.yy%`.
 struct Percent(u32);
 
@@ -31,10 +41,10 @@ impl fmt::Display for Plan {
         let t = &self.totals;
         writeln!(
             f,
-            "carve plan: {} RAM in {} untypeds, {} device untypeds (MMIO, never pool)",
+            "carve plan: {} RAM in {} (+{}: MMIO, never pool)",
             Mib(t.ram_bytes),
-            t.ram_untypeds,
-            t.device_untypeds
+            Count(t.ram_untypeds as u64, "untyped"),
+            Count(t.device_untypeds as u64, "device untyped")
         )?;
         writeln!(f, "  page {:>7} {:>14} {:>8}", "count", "bytes", "MiB")?;
         for page in [PageSize::Huge1G, PageSize::Large2M] {
@@ -58,20 +68,24 @@ impl fmt::Display for Plan {
         )?;
         writeln!(
             f,
-            "reserve:  {} in {} untypeds (wanted {})",
+            "reserve:  {} in {} (wanted {})",
             Mib(t.reserve_bytes),
-            self.reserve.len(),
+            Count(self.reserve.len() as u64, "untyped"),
             Mib(t.reserve_wanted)
         )?;
         write!(
             f,
-            "unusable: {} ({} in {} untypeds below 2 MiB",
+            "unusable: {} (below 2 MiB: {} in {}",
             Mib(t.unusable.total()),
             Mib(t.unusable.below_large_page),
-            self.unusable.len()
+            Count(self.unusable.len() as u64, "untyped")
         )?;
-        if t.counted_ram_bytes != t.ram_bytes || t.unusable.outside_untypeds != 0 {
-            write!(f, ", {} outside untypeds", Mib(t.unusable.outside_untypeds))?;
+        if t.unusable.outside_untypeds != 0 {
+            write!(
+                f,
+                "; outside untypeds: {}",
+                Mib(t.unusable.outside_untypeds)
+            )?;
         }
         writeln!(f, ")")?;
         writeln!(
@@ -93,10 +107,10 @@ impl fmt::Display for Plan {
             .count();
         writeln!(
             f,
-            "steps: {} retypes ({} splits), {} new caps",
-            self.steps.len(),
-            splits,
-            t.new_caps
+            "steps: {} ({}), {}",
+            Count(self.steps.len() as u64, "retype"),
+            Count(splits as u64, "split"),
+            Count(t.new_caps, "new cap")
         )
     }
 }

@@ -57,7 +57,9 @@ pub fn machine(free: &[(u64, u64)], ram: &[(u64, u64)]) -> Vec<Untyped> {
         })
     };
     for &(start, end) in free {
-        decompose(start, end).into_iter().for_each(|b| push(b, false));
+        decompose(start, end)
+            .into_iter()
+            .for_each(|b| push(b, false));
     }
     let mut cursor = 0;
     for &(start, end) in ram {
@@ -104,7 +106,10 @@ pub fn qemu_32m() -> Vec<Untyped> {
 /// 2^30 at 0x40000000 survive whole.
 pub fn machine_2g() -> Vec<Untyped> {
     let ram = [(MIB, 2 * GIB)];
-    machine(&[(MIB, BOOT_END), (UI_END + ROOTSERVER_BYTES, 2 * GIB)], &ram)
+    machine(
+        &[(MIB, BOOT_END), (UI_END + ROOTSERVER_BYTES, 2 * GIB)],
+        &ram,
+    )
 }
 
 /// `-m 2G` as QEMU pc really lays it out: RAM to 0x7ffe0000 with the root
@@ -154,7 +159,10 @@ pub fn single_8g() -> Vec<Untyped> {
 
 /// RAM bytes in a list.
 pub fn ram_bytes(list: &[Untyped]) -> u64 {
-    list.iter().filter(|u| !u.is_device).map(Untyped::size).sum()
+    list.iter()
+        .filter(|u| !u.is_device)
+        .map(Untyped::size)
+        .sum()
 }
 
 /// A small deterministic generator (xorshift64*) for randomised lists.
