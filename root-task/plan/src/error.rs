@@ -11,6 +11,8 @@ pub enum UntypedProblem {
     Misaligned,
     /// The untyped ends beyond the 52-bit physical address space.
     PastPhysicalLimit,
+    /// Another untyped has the same index: steps could not name it.
+    DuplicateIndex,
 }
 
 /// Why the planner refuses. Every variant is a property of the input: the
@@ -69,6 +71,7 @@ impl fmt::Display for UntypedProblem {
             UntypedProblem::SizeBits(bits) => write!(f, "size 2^{bits} out of range"),
             UntypedProblem::Misaligned => f.write_str("not aligned to its size"),
             UntypedProblem::PastPhysicalLimit => f.write_str("ends past the 52-bit address space"),
+            UntypedProblem::DuplicateIndex => f.write_str("index used twice"),
         }
     }
 }

@@ -260,8 +260,8 @@ pub struct Totals {
     pub large: PageTotals,
     /// The reserve asked for.
     pub reserve_wanted: u64,
-    /// The reserve planned (≥ wanted; over by less than 2 MiB, or by the
-    /// small untypeds' granularity).
+    /// The reserve planned: at least the wanted bytes, over by less than
+    /// 2 MiB (the last small untyped taken, or the rounding to 2 MiB).
     pub reserve_bytes: u64,
     /// Unusable RAM by reason.
     pub unusable: UnusableTotals,

@@ -126,6 +126,14 @@ fn validate(untypeds: &[Untyped]) -> Result<(), PlanError> {
             return Err(bad(UntypedProblem::PastPhysicalLimit));
         }
     }
+    let mut indices: Vec<usize> = untypeds.iter().map(|u| u.index).collect();
+    indices.sort_unstable();
+    if let Some(pair) = indices.windows(2).find(|w| w[0] == w[1]) {
+        return Err(PlanError::BadUntyped {
+            index: pair[0],
+            problem: UntypedProblem::DuplicateIndex,
+        });
+    }
     let mut by_addr: Vec<&Untyped> = untypeds.iter().collect();
     by_addr.sort_by_key(|u| u.paddr);
     for pair in by_addr.windows(2) {

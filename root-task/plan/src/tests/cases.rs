@@ -318,6 +318,10 @@ fn bad_input_is_an_error() {
         plan(&[ut(0, 0x40_0000, 22), ut(1, 0x60_0000, 21)], &CONFIG),
         Err(PlanError::Overlap { index: 0, other: 1 })
     );
+    assert_eq!(
+        plan(&[ut(2, 0x40_0000, 22), ut(2, 0x80_0000, 22)], &CONFIG),
+        bad(2, UntypedProblem::DuplicateIndex)
+    );
     let guest = PlanConfig {
         guest_ram_bytes: Some(GIB),
         ..CONFIG
