@@ -18,6 +18,12 @@ fn main() {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    // The personality server's ELF is embedded (built first by xtask).
+    println!("cargo:rerun-if-env-changed=LWK_PERSONALITY_ELF");
+    match std::env::var("LWK_PERSONALITY_ELF") {
+        Ok(p) => println!("cargo:rerun-if-changed={p}"),
+        Err(_) => panic!("LWK_PERSONALITY_ELF is not set: build with `cargo xtask build`"),
+    }
     // The variant name is printed in the banner.
     let v = std::env::var("SEL4_KERNEL_VARIANT").unwrap_or_else(|_| "unknown".into());
     println!("cargo:rustc-env=LWK_VARIANT={v}");

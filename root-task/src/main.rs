@@ -8,7 +8,14 @@
 
 extern crate alloc;
 
+use alloc::vec::Vec;
+
+mod carve;
+mod image;
+mod ivshmem;
 mod pci;
+mod personality;
+mod record;
 mod smp;
 mod summary;
 
@@ -33,6 +40,14 @@ pub enum RootTaskError {
     NodeTimeout(u64),
     /// A thread reported from a different node than it was pinned to.
     WrongNode { expected: u64, got: u64 },
+    /// The carving plan failed (e.g. too little memory).
+    Plan(carve_plan::PlanError),
+    /// The embedded personality ELF was refused.
+    Elf(lwk_personality::loader::elf::ElfError),
+    /// The personality image or handoff does not fit the layout.
+    ImageLayout(&'static str),
+    /// A mapping failed.
+    Map(sel4_alloc::MapError),
 }
 
 impl core::fmt::Display for RootTaskError {
@@ -50,6 +65,10 @@ impl core::fmt::Display for RootTaskError {
             RootTaskError::WrongNode { expected, got } => {
                 write!(f, "thread for node {expected} ran on node {got}")
             }
+            RootTaskError::Plan(e) => write!(f, "carving plan: {e}"),
+            RootTaskError::Elf(e) => write!(f, "personality image: {e}"),
+            RootTaskError::ImageLayout(what) => write!(f, "personality layout: {what}"),
+            RootTaskError::Map(e) => write!(f, "{e}"),
         }
     }
 }
@@ -57,6 +76,12 @@ impl core::fmt::Display for RootTaskError {
 impl From<sel4_alloc::AllocError> for RootTaskError {
     fn from(e: sel4_alloc::AllocError) -> Self {
         RootTaskError::Alloc(e)
+    }
+}
+
+impl From<sel4_alloc::MapError> for RootTaskError {
+    fn from(e: sel4_alloc::MapError) -> Self {
+        RootTaskError::Map(e)
     }
 }
 
@@ -89,33 +114,91 @@ fn main(bi: &BootInfo<'static>) -> Result<Never, RootTaskError> {
     let devices = pci::scan_bus0(sel4::init_caps::IO_PORT);
     pci::print(&devices);
 
-    let mut caps = ram_allocator(bi);
-    let nodes = smp::run_on_every_node(bi, &mut caps)?;
-    let elapsed_us = (sel4_root_task::time::rdtsc() - start) / sel4_root_task::time::tsc_mhz();
-    println!(
-        "ROOT-TASK-OK nodes={nodes} pci_devices={} boot_work_us={elapsed_us}",
-        devices.len()
-    );
-    sel4_root_task::park()
-}
-
-/// An allocator over the empty slots of the root CNode and every RAM
-/// untyped (smallest first, so large ones stay whole).
-fn ram_allocator(bi: &BootInfo) -> sel4_alloc::ObjectAllocator {
-    let regions = bi
-        .untyped_list()
-        .filter(|u| !u.is_device)
-        .map(|u| sel4_alloc::UntypedRegion {
-            cap: sel4::Cap::from_bits(u.cap),
-            paddr: u.paddr,
-            size_bits: u.size_bits,
-            used: 0,
-        })
-        .collect();
-    sel4_alloc::ObjectAllocator::new(
+    // Carve RAM first: the plan needs every RAM untyped untouched.
+    let plan = carve::plan(bi)?;
+    println!("{plan}");
+    let mut slots = sel4_alloc::ObjectAllocator::new(
         sel4::init_caps::CNODE,
         bi.empty().start,
         bi.empty().end,
-        regions,
-    )
+        Vec::new(),
+    );
+    let carved = carve::execute(bi, plan, &mut slots)?;
+    let mut rec = record::Record::default();
+    carve::record(&carved, &mut rec);
+    let window = match ivshmem::carve(bi, sel4::init_caps::IO_PORT, &devices, &mut slots)? {
+        Ok(w) => {
+            println!(
+                "ivshmem: BAR2 at {:#x}, {} MiB, {} frames of 2 MiB",
+                w.paddr,
+                w.bytes >> 20,
+                w.count
+            );
+            Some(w)
+        }
+        Err(problem) => {
+            println!("ivshmem: {problem}; the system runs without the shared buffer");
+            None
+        }
+    };
+    if let Some(w) = window {
+        for i in 0..w.count {
+            rec.object(
+                w.first_cap + i,
+                sel4::ObjectType::LargePage,
+                21,
+                w.paddr + (i << 21),
+            );
+            rec.name(w.first_cap + i, "ivshmem");
+        }
+    }
+
+    // Split the reserve: the personality gets whole untypeds of its own
+    // (a used untyped cannot be handed on), the root task keeps the rest.
+    let (root_regions, pers_regions) = carve::split_reserve(&carved.reserve);
+    let (first, end) = slots.free_slots();
+    let mut objs =
+        sel4_alloc::ObjectAllocator::new(sel4::init_caps::CNODE, first, end, root_regions);
+
+    let nodes = smp::run_on_every_node(bi, &mut objs)?;
+    let started = personality::build(
+        bi.num_nodes(),
+        bi.tsc_mhz(),
+        &carved,
+        window,
+        &mut objs,
+        &pers_regions,
+        &mut rec,
+    )?;
+    println!(
+        "personality: loaded {} pages, entry {:#x}; {} handler thread(s); {} pool frame caps; {} KiB of reserve handed over",
+        started.image_pages,
+        started.entry,
+        started.handlers,
+        started.pool_caps,
+        started.reserve_given >> 10
+    );
+    let image_bytes = bi.user_image_frames().len() * 4096;
+    let t = &carved.plan.totals;
+    let overhead = t.reserve_bytes + t.unusable.total() + image_bytes;
+    let ram = t.ram_bytes + image_bytes;
+    println!(
+        "overhead: root task image {} KiB + reserve {} KiB + unusable {} KiB = {} KiB of {} MiB RAM ({}.{:02}%, budget 3%)",
+        image_bytes >> 10,
+        t.reserve_bytes >> 10,
+        t.unusable.total() >> 10,
+        overhead >> 10,
+        ram >> 20,
+        overhead * 100 / ram,
+        overhead * 10000 / ram % 100
+    );
+    rec.print_summary();
+    let elapsed_us = (sel4_root_task::time::rdtsc() - start) / sel4_root_task::time::tsc_mhz();
+    println!(
+        "ROOT-TASK-OK nodes={nodes} pci_devices={} pool_mib={} boot_work_us={elapsed_us}",
+        devices.len(),
+        t.pool_bytes() >> 20
+    );
+    // Handed over: the root task does no more work.
+    sel4_root_task::park()
 }

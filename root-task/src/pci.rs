@@ -21,22 +21,26 @@ pub struct PciFunction {
     pub subclass: u8,
 }
 
-impl PciFunction {
-    /// Base address register `n` (0..6) of a type-0 header.
-    pub fn bar(&self, port: Cap<IoPort>, n: u8) -> Option<u32> {
-        read32(port, self.bus, self.dev, self.func, 0x10 + 4 * n)
-    }
+fn address(bus: u8, dev: u8, func: u8, reg: u8) -> u64 {
+    0x8000_0000u64
+        | (bus as u64) << 16
+        | (dev as u64) << 11
+        | (func as u64) << 8
+        | (reg as u64 & 0xfc)
 }
 
 /// Reads a config dword; `None` if the port invocations fail.
 pub fn read32(port: Cap<IoPort>, bus: u8, dev: u8, func: u8, reg: u8) -> Option<u32> {
-    let addr = 0x8000_0000u64
-        | (bus as u64) << 16
-        | (dev as u64) << 11
-        | (func as u64) << 8
-        | (reg as u64 & 0xfc);
-    port.io_port_out32(CONFIG_ADDRESS, addr).ok()?;
+    port.io_port_out32(CONFIG_ADDRESS, address(bus, dev, func, reg))
+        .ok()?;
     port.io_port_in32(CONFIG_DATA).ok()
+}
+
+/// Writes a config dword.
+pub fn write32(port: Cap<IoPort>, bus: u8, dev: u8, func: u8, reg: u8, v: u32) -> Option<()> {
+    port.io_port_out32(CONFIG_ADDRESS, address(bus, dev, func, reg))
+        .ok()?;
+    port.io_port_out32(CONFIG_DATA as u64, v as u64).ok()
 }
 
 /// Every function on bus 0.

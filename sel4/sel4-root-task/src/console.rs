@@ -18,11 +18,6 @@ const COM1_LSR: u16 = 0x3fd;
 static PORT_CAP: AtomicU64 = AtomicU64::new(0);
 static LOCK: AtomicBool = AtomicBool::new(false);
 
-/// The root task prints through its all-ports IOPort cap.
-pub(crate) fn init_root() {
-    use_io_port(sel4::init_caps::IO_PORT);
-}
-
 /// Prints through `cap` (which must cover 0x3f8–0x3fd) on release kernels.
 pub fn use_io_port(cap: Cap<IoPort>) {
     PORT_CAP.store(cap.bits(), Ordering::Release);

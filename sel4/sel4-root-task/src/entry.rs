@@ -1,4 +1,4 @@
-//! Process entry: stack, bootinfo, IPC buffer convention, then `main`.
+//! Process entry: stack, heap, logger, then the component's `main`.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use sel4::bootinfo::BootInfo;
@@ -8,7 +8,8 @@ pub enum Never {}
 
 const STACK_SIZE: usize = 256 * 1024;
 
-// The kernel starts the root task with no stack; give it one from .bss.
+// The kernel starts the root task with no stack, and the root task starts
+// components the same way: give the initial thread one from .bss.
 core::arch::global_asm!(
     ".section .bss.root_task_stack, \"aw\", @nobits",
     ".balign 4096",
@@ -31,7 +32,7 @@ extern "C" {
     static __root_task_stack_top: u8;
 }
 
-/// (bottom, top) of the root thread's stack, for diagnostics.
+/// (bottom, top) of the initial thread's stack, for diagnostics.
 pub fn stack_bounds() -> (usize, usize) {
     // Only the addresses of the linker-defined symbols are taken.
     (
@@ -40,42 +41,49 @@ pub fn stack_bounds() -> (usize, usize) {
     )
 }
 
-static ROOT_STACK_TOP: AtomicU64 = AtomicU64::new(0);
+static STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// True on the initial thread (its stack is the static one).
-pub(crate) fn on_root_thread() -> bool {
+pub(crate) fn on_initial_thread() -> bool {
     let sp: u64;
     // SAFETY: reads RSP only.
     unsafe {
         core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
     };
     let (lo, hi) = stack_bounds();
-    sp >= lo as u64 && sp <= hi as u64 && ROOT_STACK_TOP.load(Ordering::Relaxed) != 0
+    sp >= lo as u64 && sp <= hi as u64 && STARTED.load(Ordering::Relaxed) != 0
 }
 
-// Rust on both sides: the C ABI is only used for a stable symbol name.
-#[allow(improper_ctypes)]
 extern "C" {
-    fn __sel4_root_task_main(bi: *const BootInfo<'static>) -> !;
+    /// Defined by `declare_root_task!` or `declare_component!`.
+    fn __sel4_component_main(arg: u64) -> !;
 }
 
-extern "C" fn rust_entry(bootinfo: *const u8) -> ! {
-    ROOT_STACK_TOP.store(stack_bounds().1 as u64, Ordering::Relaxed);
+/// RDI at entry: the bootinfo pointer for the root task, the component's
+/// start argument otherwise.
+extern "C" fn rust_entry(arg: u64) -> ! {
+    STARTED.store(1, Ordering::Relaxed);
     crate::heap::init();
     crate::logger::init();
-    // SAFETY: RDI at entry is the kernel's bootinfo pointer, mapped
-    // read-only for the root task for its whole life.
-    let bi = match unsafe { BootInfo::from_ptr(bootinfo) } {
+    // SAFETY: defined by the declaring macro in the binary.
+    unsafe { __sel4_component_main(arg) }
+}
+
+/// Root-task start: parses the bootinfo at `ptr`, records the IPC buffer
+/// address in its `userData` word (libsel4's convention), sets up time and
+/// the COM1 console, and returns the bootinfo for the rest of the run.
+pub fn root_task_start(ptr: u64) -> &'static BootInfo<'static> {
+    // SAFETY: RDI at the root task's entry is the kernel's bootinfo
+    // pointer, mapped read-only for the root task for its whole life.
+    let bi = match unsafe { BootInfo::from_ptr(ptr as *const u8) } {
         Ok(bi) => bi,
         Err(e) => crate::_private::fail(&DisplayDebug(e)),
     };
     sel4::arch::ipc_buffer::set_user_data(bi.ipc_buffer());
     crate::time::init(bi.tsc_mhz());
-    crate::console::init_root();
+    crate::console::use_io_port(sel4::init_caps::IO_PORT);
     static BI: spin_once::Once = spin_once::Once::new();
-    let bi: &'static BootInfo<'static> = BI.set(bi);
-    // SAFETY: defined by `declare_root_task!` in the binary.
-    unsafe { __sel4_root_task_main(bi) }
+    BI.set(bi)
 }
 
 struct DisplayDebug<T: core::fmt::Debug>(T);

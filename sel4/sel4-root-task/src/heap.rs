@@ -1,11 +1,11 @@
 //! The global allocator: a first-fit free list over a static arena.
 //!
-//! A root task allocates little (tables, a few vectors); 4 MiB of .bss is
+//! A root task allocates little (tables, a few vectors); 1 MiB of .bss is
 //! plenty and needs no kernel objects before the allocator works.
 
 use linked_list_allocator::LockedHeap;
 
-const HEAP_SIZE: usize = 4 << 20;
+const HEAP_SIZE: usize = 1 << 20;
 
 #[repr(C, align(4096))]
 struct Arena([u8; HEAP_SIZE]);

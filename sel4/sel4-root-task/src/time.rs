@@ -9,6 +9,11 @@ pub(crate) fn init(mhz: u64) {
     TSC_MHZ.store(mhz.max(1), Ordering::Relaxed);
 }
 
+/// Sets the TSC frequency (components learn it from their creator).
+pub fn init_mhz(mhz: u64) {
+    init(mhz)
+}
+
 /// The TSC frequency in MHz.
 pub fn tsc_mhz() -> u64 {
     TSC_MHZ.load(Ordering::Relaxed).max(1)

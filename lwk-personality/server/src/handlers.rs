@@ -1,0 +1,72 @@
+//! One fault-handler thread per application node, pinned by the root task
+//! to that node (a fault then needs no cross-core IPI). Each will serve the
+//! system calls and faults of the application thread on its node; for now
+//! it reports where it runs and waits on its fault endpoint.
+
+use crate::{Context, PersonalityError};
+use core::sync::atomic::{AtomicU64, Ordering};
+use lwk_handoff::{Handoff, MAX_NODES};
+use sel4::cap_type::{Endpoint, Tcb};
+use sel4::{Cap, UserContext};
+use sel4_root_task::println;
+use sel4_root_task::time::Deadline;
+
+const STACK_SIZE: usize = 64 * 1024;
+const START_TIMEOUT_MS: u64 = 20_000;
+
+#[repr(C, align(16))]
+struct Stacks([[u8; STACK_SIZE]; MAX_NODES]);
+static mut STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_NODES]);
+
+/// Node each handler found itself on, plus one (0 = not started).
+static STARTED_ON: [AtomicU64; MAX_NODES] = [const { AtomicU64::new(0) }; MAX_NODES];
+
+/// Starts every handler and waits (bounded) until each has reported.
+pub fn start_all(h: &Handoff) -> Result<(), PersonalityError> {
+    for (i, hd) in h.handlers().iter().enumerate() {
+        let stack_top = (&raw const STACKS) as u64 + ((i + 1) * STACK_SIZE) as u64;
+        let regs = UserContext {
+            rip: handler_main as *const () as u64,
+            rsp: stack_top - 8,
+            rdi: i as u64,
+            rsi: hd.node,
+            rdx: hd.fault_ep,
+            rflags: 0x202,
+            ..UserContext::default()
+        };
+        Cap::<Tcb>::from_bits(hd.tcb)
+            .tcb_write_registers(true, 0, UserContext::WORDS as u64, &regs)
+            .context("TCB_WriteRegisters (handler)")?;
+    }
+    let deadline = Deadline::after_ms(START_TIMEOUT_MS);
+    for (i, hd) in h.handlers().iter().enumerate() {
+        while STARTED_ON[i].load(Ordering::Acquire) == 0 {
+            if deadline.expired() {
+                return Err(PersonalityError::HandlerTimeout { node: hd.node });
+            }
+            sel4::yield_now();
+        }
+    }
+    Ok(())
+}
+
+/// The initial APIC id of the executing core (QEMU numbers them like
+/// seL4's nodes).
+fn current_node() -> u64 {
+    (core::arch::x86_64::__cpuid(1).ebx >> 24) as u64
+}
+
+extern "C" fn handler_main(index: u64, node: u64, fault_ep: u64) -> ! {
+    let here = current_node();
+    println!("handler {index}: for node {node}, running on node {here}");
+    STARTED_ON[index as usize].store(here + 1, Ordering::Release);
+    let ep = Cap::<Endpoint>::from_bits(fault_ep);
+    loop {
+        // No application runs yet: anything arriving is unexpected.
+        let (info, badge) = sel4::recv(ep, &mut [0; 4]);
+        println!(
+            "handler {index}: unexpected message label {} badge {badge}",
+            info.label()
+        );
+    }
+}

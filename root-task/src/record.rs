@@ -1,0 +1,147 @@
+//! The record of every object and cap the root task creates: type, size,
+//! physical address, the slot of the original cap in the root CNode, every
+//! copy handed to a component (holder, slot, rights, badge or guard), and
+//! every mapping (address space, address, size, rights). It is data, kept
+//! for the capDL description of the system, and printable as a summary.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use sel4::{CapRights, ObjectType, Word};
+use sel4_alloc::{CreatedObject, ObjectSink, PageSize};
+use sel4_root_task::println;
+
+/// An object, named by the root-CNode slot of its original cap.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRec {
+    pub slot: Word,
+    pub ty: ObjectType,
+    pub size_bits: u8,
+    pub paddr: Word,
+}
+
+/// A cap held by a component.
+#[derive(Debug, Clone, Copy)]
+pub struct CapRec {
+    /// The component whose CSpace holds it (`"pers"`, ...).
+    pub holder: &'static str,
+    pub slot: Word,
+    /// Root-CNode slot of the object's original cap.
+    pub object: Word,
+    pub rights: CapRights,
+    /// Badge, guard or port range, as minted (0 when copied).
+    pub data: Word,
+}
+
+/// A frame mapped in a component's address space.
+#[derive(Debug, Clone, Copy)]
+pub struct MappingRec {
+    pub vspace: &'static str,
+    /// Slot (in the root CNode) of the cap used to map.
+    pub frame: Word,
+    pub vaddr: Word,
+    pub page_bits: u8,
+    pub rights: CapRights,
+}
+
+#[derive(Default)]
+pub struct Record {
+    pub objects: Vec<ObjectRec>,
+    pub caps: Vec<CapRec>,
+    pub mappings: Vec<MappingRec>,
+    /// Names given to objects (by original slot), e.g. `pers_tcb`.
+    pub names: BTreeMap<Word, &'static str>,
+}
+
+impl ObjectSink for Record {
+    fn created(&mut self, o: &CreatedObject) {
+        self.objects.push(ObjectRec {
+            slot: o.slot,
+            ty: o.ty,
+            size_bits: o.size_bits,
+            paddr: o.paddr,
+        });
+    }
+}
+
+impl Record {
+    pub fn object(&mut self, slot: Word, ty: ObjectType, size_bits: u8, paddr: Word) {
+        self.objects.push(ObjectRec {
+            slot,
+            ty,
+            size_bits,
+            paddr,
+        });
+    }
+
+    pub fn name(&mut self, slot: Word, name: &'static str) {
+        self.names.insert(slot, name);
+    }
+
+    pub fn cap(
+        &mut self,
+        holder: &'static str,
+        slot: Word,
+        object: Word,
+        rights: CapRights,
+        data: Word,
+    ) {
+        self.caps.push(CapRec {
+            holder,
+            slot,
+            object,
+            rights,
+            data,
+        });
+    }
+
+    pub fn mapping(
+        &mut self,
+        vspace: &'static str,
+        frame: Word,
+        vaddr: Word,
+        size: PageSize,
+        rights: CapRights,
+    ) {
+        self.mappings.push(MappingRec {
+            vspace,
+            frame,
+            vaddr,
+            page_bits: size.bits(),
+            rights,
+        });
+    }
+
+    /// Prints counts and bytes per object type, caps per holder and
+    /// mappings per address space.
+    pub fn print_summary(&self) {
+        let mut by_type: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+        for o in &self.objects {
+            let e = by_type.entry(o.ty.c_name()).or_default();
+            e.0 += 1;
+            e.1 += 1u64 << o.size_bits;
+        }
+        println!(
+            "record: {} objects, {} caps handed out, {} mappings",
+            self.objects.len(),
+            self.caps.len(),
+            self.mappings.len()
+        );
+        for (ty, (n, bytes)) in by_type {
+            println!("record:   {ty:<30} {n:>6} objects {:>10} KiB", bytes >> 10);
+        }
+        let mut holders: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for c in &self.caps {
+            *holders.entry(c.holder).or_default() += 1;
+        }
+        let mut spaces: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for m in &self.mappings {
+            *spaces.entry(m.vspace).or_default() += 1;
+        }
+        for (h, n) in holders {
+            println!("record:   cspace {h}: {n} caps");
+        }
+        for (v, n) in spaces {
+            println!("record:   vspace {v}: {n} mappings");
+        }
+    }
+}
