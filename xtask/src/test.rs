@@ -8,7 +8,8 @@
 //!    kernel source and `.config` (it compares its generated labels with
 //!    libsel4's own Python generators, hence the venv on `PATH`);
 //! 4. `build <variant>`: root task image and `simulate` script;
-//! 5. `boot <variant> x<N>`: QEMU boots with N nodes, judged on the console
+//! 5. `boot <variant>-x<N>-<mem>[-ivshmem]`: QEMU boots with N nodes, that
+//!    much memory and optionally the shared-buffer device, judged on the console
 //!    (see [`crate::console`]); the time from QEMU start to the root task's
 //!    first line is printed as a measurement, never a threshold.
 //!
@@ -29,40 +30,101 @@ use crate::qemu::Machine;
 use crate::setup::{self, Toolchain};
 use crate::{build, kernel};
 
-/// One boot of the matrix: a kernel variant and QEMU's `-smp`.
+/// One boot of the matrix: a kernel variant, QEMU's `-smp` and `-m`, and
+/// whether an ivshmem device (the shared buffer) is plugged in.
 #[derive(Clone, Copy)]
 struct Boot {
     variant: Variant,
     nodes: u32,
+    mem: &'static str,
+    ivshmem: bool,
 }
 
 impl Boot {
-    const fn new(variant: Variant, nodes: u32) -> Self {
-        Boot { variant, nodes }
+    const fn new(variant: Variant, nodes: u32, mem: &'static str, ivshmem: bool) -> Self {
+        Boot {
+            variant,
+            nodes,
+            mem,
+            ivshmem,
+        }
     }
 
     /// The check name, also the log file's stem.
     fn name(self) -> String {
-        format!("{}-x{}", self.variant, self.nodes)
+        format!(
+            "{}-x{}-{}{}",
+            self.variant,
+            self.nodes,
+            self.mem,
+            if self.ivshmem { "-ivshmem" } else { "" }
+        )
     }
 }
 
-/// Release and debug kernels, each as a 1-node kernel on one CPU and as an
-/// SMP kernel on 4 and on 8 CPUs.
-const MATRIX: [Boot; 6] = [
-    Boot::new(Variant::Release, 1),
-    Boot::new(Variant::ReleaseSmp, 4),
-    Boot::new(Variant::ReleaseSmp, 8),
-    Boot::new(Variant::Debug, 1),
-    Boot::new(Variant::DebugSmp, 4),
-    Boot::new(Variant::DebugSmp, 8),
+use Variant::{Debug, DebugSmp, Release, ReleaseSmp};
+
+/// Release and debug kernels; 1 node (uniprocessor kernel) and 4 nodes
+/// (SMP kernel); 512 MiB and 2 GiB guests; with and without the ivshmem
+/// device; plus 8 nodes on each SMP kernel.
+const MATRIX: [Boot; 18] = [
+    Boot::new(Release, 1, "512M", false),
+    Boot::new(Release, 1, "512M", true),
+    Boot::new(Release, 1, "2G", false),
+    Boot::new(Release, 1, "2G", true),
+    Boot::new(ReleaseSmp, 4, "512M", false),
+    Boot::new(ReleaseSmp, 4, "512M", true),
+    Boot::new(ReleaseSmp, 4, "2G", false),
+    Boot::new(ReleaseSmp, 4, "2G", true),
+    Boot::new(ReleaseSmp, 8, "512M", true),
+    Boot::new(Debug, 1, "512M", false),
+    Boot::new(Debug, 1, "512M", true),
+    Boot::new(Debug, 1, "2G", false),
+    Boot::new(Debug, 1, "2G", true),
+    Boot::new(DebugSmp, 4, "512M", false),
+    Boot::new(DebugSmp, 4, "512M", true),
+    Boot::new(DebugSmp, 4, "2G", false),
+    Boot::new(DebugSmp, 4, "2G", true),
+    Boot::new(DebugSmp, 8, "512M", false),
 ];
 
 /// `--quick`: one SMP release boot and one uniprocessor debug boot.
 const QUICK: [Boot; 2] = [
-    Boot::new(Variant::ReleaseSmp, 4),
-    Boot::new(Variant::Debug, 1),
+    Boot::new(ReleaseSmp, 4, "512M", true),
+    Boot::new(Debug, 1, "512M", false),
 ];
+
+/// A shared-memory file for one boot's ivshmem device, unique to this run
+/// and removed when dropped (runs on one machine must not share it).
+struct ShmFile(std::path::PathBuf);
+
+impl ShmFile {
+    fn create(boot: Boot) -> Result<ShmFile> {
+        let path = std::path::PathBuf::from(format!(
+            "/dev/shm/lwk-test-{}-{}",
+            std::process::id(),
+            boot.name()
+        ));
+        let f =
+            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        f.set_len(16 << 20)
+            .with_context(|| format!("cannot size {}", path.display()))?;
+        Ok(ShmFile(path))
+    }
+
+    fn qemu_args(&self) -> String {
+        format!(
+            "-object memory-backend-file,id=shm,mem-path={},size=16M,share=on -device ivshmem-plain,memdev=shm",
+            self.0.display()
+        )
+    }
+}
+
+impl Drop for ShmFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
 
 /// Options of `cargo xtask test`.
 #[derive(clap::Args)]
@@ -212,9 +274,17 @@ fn run_boot(boot: Boot, timeout: Duration) -> Result<()> {
         timeout.as_secs()
     ));
     let mut cmd = Command::new(boot.variant.simulate_script());
-    cmd.args(["--smp", &boot.nodes.to_string()]);
+    cmd.args(["--smp", &boot.nodes.to_string(), "--mem-size", boot.mem]);
+    let shm = if boot.ivshmem {
+        Some(ShmFile::create(boot)?)
+    } else {
+        None
+    };
+    if let Some(shm) = &shm {
+        cmd.args(["--extra-qemu-args", &shm.qemu_args()]);
+    }
     let mut machine = Machine::spawn(cmd)?;
-    let mut check = RootTaskCheck::new(boot.nodes);
+    let mut check = RootTaskCheck::new(boot.nodes).with_personality(boot.ivshmem);
     let outcome = machine.watch(&log, timeout, console::FIRST_LINE, |line| check.line(line))?;
     drop(machine);
 
