@@ -7,7 +7,7 @@ use crate::record::Record;
 use crate::{Context, RootTaskError};
 use lwk_personality::loader::elf;
 use sel4::cap_type::Page;
-use sel4::{init_caps, sizes, Cap, CapRights, ObjectType, VmAttributes, Word};
+use sel4::{init_caps, sizes, Cap, CapRights, ObjectType, Word};
 use sel4_alloc::{ObjectAllocator, PageSize, VSpace};
 
 /// Where the root task maps a frame to fill it (below 4 GiB, far from its
@@ -20,8 +20,6 @@ const PAGE: Word = 1 << sizes::PAGE_BITS;
 pub struct Loaded {
     pub entry: Word,
     pub pages: Word,
-    pub image_start: Word,
-    pub image_end: Word,
 }
 
 /// Maps `frame` at the scratch address, runs `fill` on its bytes, unmaps.
@@ -37,7 +35,6 @@ pub fn fill_frame(
         SCRATCH_VADDR,
         PageSize::Small,
         CapRights::read_write(),
-        VmAttributes::DEFAULT,
         alloc,
         rec,
     )?;
@@ -85,25 +82,14 @@ pub fn load(
                     bytes[(lo - page) as usize..(hi - page) as usize].copy_from_slice(src);
                 }
             })?;
-            vspace.map(
-                frame,
-                page,
-                PageSize::Small,
-                rights,
-                VmAttributes::DEFAULT,
-                alloc,
-                rec,
-            )?;
+            vspace.map(frame, page, PageSize::Small, rights, alloc, rec)?;
             rec.mapping(owner, frame.bits(), page, PageSize::Small, rights);
             pages += 1;
             page += PAGE;
         }
     }
-    let r = plan.image_range();
     Ok(Loaded {
         entry: plan.entry,
         pages,
-        image_start: r.start,
-        image_end: r.end,
     })
 }

@@ -193,6 +193,7 @@ fn main(bi: &BootInfo<'static>) -> Result<Never, RootTaskError> {
         overhead * 10000 / ram % 100
     );
     rec.print_summary();
+    rec.print_listing();
     let elapsed_us = (sel4_root_task::time::rdtsc() - start) / sel4_root_task::time::tsc_mhz();
     println!(
         "ROOT-TASK-OK nodes={nodes} pci_devices={} pool_mib={} boot_work_us={elapsed_us}",

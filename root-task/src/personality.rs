@@ -17,10 +17,7 @@ use lwk_handoff::{
     MAX_RUNS,
 };
 use sel4::cap_type::{CNode, Endpoint, Page, Pml4, Tcb};
-use sel4::{
-    init_caps, sizes, Cap, CapData, CapRights, ObjectType, PrioProps, UserContext, VmAttributes,
-    Word,
-};
+use sel4::{init_caps, sizes, Cap, CapData, CapRights, ObjectType, PrioProps, UserContext, Word};
 use sel4_alloc::{ObjectAllocator, PageSize, UntypedRegion, VSpace};
 
 /// The personality server's ELF, built by `cargo xtask build` before the
@@ -302,7 +299,6 @@ fn ipc_buffer(
         vaddr,
         PageSize::Small,
         CapRights::read_write(),
-        VmAttributes::DEFAULT,
         alloc,
         rec,
     )?;
@@ -345,7 +341,6 @@ fn write_handoff(
             vaddr,
             PageSize::Small,
             CapRights::read_only(),
-            VmAttributes::DEFAULT,
             alloc,
             rec,
         )?;

@@ -111,6 +111,102 @@ impl Record {
         });
     }
 
+    /// Prints every object, cap and mapping, merging runs (consecutive
+    /// slots of one type at consecutive addresses print as one line), so
+    /// a 2 GiB pool of 2 MiB frames takes a line, not a thousand.
+    pub fn print_listing(&self) {
+        let name = |slot: Word| self.names.get(&slot).copied().unwrap_or("");
+        let mut i = 0;
+        while i < self.objects.len() {
+            let o = self.objects[i];
+            let mut n = 1;
+            while let Some(next) = self.objects.get(i + n) {
+                let step = 1u64 << o.size_bits;
+                if next.ty != o.ty
+                    || next.size_bits != o.size_bits
+                    || next.slot != o.slot + n as Word
+                    || next.paddr != o.paddr + n as Word * step
+                    || name(next.slot) != name(o.slot)
+                {
+                    break;
+                }
+                n += 1;
+            }
+            println!(
+                "record: object slot {:>5}{} {:<28} 2^{:<2} paddr {:#x} {}",
+                o.slot,
+                if n > 1 {
+                    alloc::format!("..+{n:<4}")
+                } else {
+                    alloc::string::String::from("       ")
+                },
+                o.ty.c_name(),
+                o.size_bits,
+                o.paddr,
+                name(o.slot)
+            );
+            i += n;
+        }
+        let mut i = 0;
+        while i < self.caps.len() {
+            let c = self.caps[i];
+            let mut n = 1;
+            while let Some(next) = self.caps.get(i + n) {
+                if next.holder != c.holder
+                    || next.slot != c.slot + n as Word
+                    || next.object != c.object + n as Word
+                    || next.rights != c.rights
+                    || next.data != c.data
+                {
+                    break;
+                }
+                n += 1;
+            }
+            println!(
+                "record: cap {}[{}{}] -> object slot {} rights {}{}{} data {:#x}",
+                c.holder,
+                c.slot,
+                if n > 1 {
+                    alloc::format!("..+{n}")
+                } else {
+                    alloc::string::String::new()
+                },
+                c.object,
+                if c.rights.read() { "R" } else { "" },
+                if c.rights.write() { "W" } else { "" },
+                if c.rights.grant() { "G" } else { "" },
+                c.data
+            );
+            i += n;
+        }
+        let mut i = 0;
+        while i < self.mappings.len() {
+            let m = self.mappings[i];
+            let mut n = 1;
+            while let Some(next) = self.mappings.get(i + n) {
+                if next.vspace != m.vspace
+                    || next.page_bits != m.page_bits
+                    || next.vaddr != m.vaddr + ((n as Word) << m.page_bits)
+                    || next.rights != m.rights
+                {
+                    break;
+                }
+                n += 1;
+            }
+            println!(
+                "record: map {} {:#x}..{:#x} ({} x 2^{} frames from slot {}) {}",
+                m.vspace,
+                m.vaddr,
+                m.vaddr + ((n as Word) << m.page_bits),
+                n,
+                m.page_bits,
+                m.frame,
+                if m.rights.write() { "RW" } else { "R" }
+            );
+            i += n;
+        }
+    }
+
     /// Prints counts and bytes per object type, caps per holder and
     /// mappings per address space.
     pub fn print_summary(&self) {

@@ -6,7 +6,7 @@
 use crate::{Context, PersonalityError};
 use lwk_handoff::{slots, FrameRun, Handoff, DIRECT_MAP_BASE, IVSHMEM_VADDR};
 use sel4::cap_type::{CNode, Page, Pml4};
-use sel4::{Cap, CapRights, VmAttributes};
+use sel4::{Cap, CapRights};
 use sel4_alloc::{ObjectAllocator, PageSize, UntypedRegion, VSpace};
 
 /// Where the read-back check maps its second view of a frame.
@@ -82,15 +82,7 @@ fn map_run(
     for i in 0..run.count {
         let frame = Cap::<Page>::from_bits(run.first_cap + i);
         let vaddr = base + run.paddr + (i << run.page_bits);
-        structures += vs.map(
-            frame,
-            vaddr,
-            size,
-            CapRights::read_write(),
-            VmAttributes::DEFAULT,
-            alloc,
-            &mut (),
-        )?;
+        structures += vs.map(frame, vaddr, size, CapRights::read_write(), alloc, &mut ())?;
     }
     Ok(structures)
 }
@@ -120,7 +112,6 @@ fn check_frame(
         ALIAS_VADDR,
         page_size(run.page_bits),
         CapRights::read_write(),
-        VmAttributes::DEFAULT,
         alloc,
         &mut (),
     )?;

@@ -72,19 +72,20 @@ impl VSpace {
         self.root.upcast()
     }
 
-    /// Maps `frame` (of `size`) at `vaddr`, creating paging structures
-    /// from `alloc` as needed. Returns the number of structures created.
+    /// Maps `frame` (of `size`) at `vaddr`, write-back cached, creating
+    /// paging structures from `alloc` as needed. Returns the number of
+    /// structures created.
     pub fn map(
         &self,
         frame: Cap<sel4::cap_type::Page>,
         vaddr: Word,
         size: PageSize,
         rights: CapRights,
-        attrs: VmAttributes,
         alloc: &mut ObjectAllocator,
         sink: &mut dyn ObjectSink,
     ) -> Result<u32, MapError> {
-        if vaddr % size.bytes() != 0 {
+        let attrs = VmAttributes::DEFAULT;
+        if !vaddr.is_multiple_of(size.bytes()) {
             return Err(MapError::Misaligned { vaddr });
         }
         let parent = match size {

@@ -170,7 +170,11 @@ fn marshal(s: &mut String, slot: &Slot) {
                 let _ = writeln!(s, "        msg[{w}] |= {val};");
             } else {
                 let mask = (1u64 << bits) - 1;
-                let _ = writeln!(s, "        msg[{w}] |= (({val}) & {mask:#x}) << {sh};");
+                if sh == 0 {
+                    let _ = writeln!(s, "        msg[{w}] |= {val} & {mask:#x};");
+                } else {
+                    let _ = writeln!(s, "        msg[{w}] |= (({val}) & {mask:#x}) << {sh};");
+                }
             }
         }
         ParamType::Newtype { .. } => {
@@ -194,7 +198,12 @@ fn unmarshal(slot: &Slot) -> String {
             let raw = if bits == 64 {
                 format!("out[{w}]")
             } else {
-                format!("((out[{w}] >> {sh}) & {:#x})", (1u64 << bits) - 1)
+                let word = if sh == 0 {
+                    format!("out[{w}]")
+                } else {
+                    format!("(out[{w}] >> {sh})")
+                };
+                format!("({word} & {:#x})", (1u64 << bits) - 1)
             };
             match *rust {
                 "bool" => format!("{raw} != 0"),

@@ -72,7 +72,7 @@ impl Guard {
             .is_err()
         {
             spins += 1;
-            if spins % 64 == 0 {
+            if spins.is_multiple_of(64) {
                 // Let a preempted holder on this core run.
                 sel4::yield_now();
             }
