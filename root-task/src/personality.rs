@@ -152,6 +152,18 @@ pub fn build(
         init_caps::IO_PORT.bits(),
         CapData::io_ports(0x3f8, 0x3ff),
     )?;
+    pc.mint(
+        rec,
+        slots::FW_CFG_PORT,
+        init_caps::IO_PORT.bits(),
+        CapData::io_ports(0x510, 0x51b),
+    )?;
+    pc.mint(
+        rec,
+        slots::JOB_PORT,
+        init_caps::IO_PORT.bits(),
+        CapData::io_ports(0x2f8, 0x2ff),
+    )?;
 
     let mut h = Handoff::empty();
     h.num_nodes = num_nodes;

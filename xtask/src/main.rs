@@ -23,6 +23,7 @@ mod kernel;
 mod layout;
 mod proc;
 mod qemu;
+mod run;
 mod setup;
 mod simulate;
 mod test;
@@ -53,6 +54,9 @@ enum Command {
     Build(build::Args),
     /// Build one variant, then run its `simulate` script (QEMU).
     Simulate(simulate::Args),
+    /// Run a static Linux program on the LWK: its output on stdout/stderr,
+    /// our stdin to it, its exit status as ours (128+N for signal N).
+    Run(run::Args),
     /// The project's test suite (used by CI): host unit tests, every kernel
     /// variant, and a matrix of QEMU boots checked on the console.
     Test(test::Args),
@@ -62,7 +66,18 @@ enum Command {
 /// tool (`RUST_BACKTRACE` is often set for the crates we build, and a trace
 /// through xtask helps nobody).
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    let command = Cli::parse().command;
+    if let Command::Run(args) = &command {
+        // The program's status is ours.
+        return match run::run(args) {
+            Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(125)
+            }
+        };
+    }
+    match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -81,5 +96,6 @@ fn run(command: Command) -> Result<()> {
         Command::Build(args) => build::run(&args).map(drop),
         Command::Simulate(args) => simulate::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Run(_) => unreachable!("handled in main"),
     }
 }

@@ -46,6 +46,13 @@ pub mod slots {
     pub const ASID_POOL: u64 = 4;
     /// IOPort cap covering COM1 (0x3f8–0x3ff) only.
     pub const CONSOLE_PORT: u64 = 5;
+    /// IOPort cap covering QEMU's fw_cfg (0x510–0x51b): the standalone job
+    /// pack arrives there.
+    pub const FW_CFG_PORT: u64 = 6;
+    /// IOPort cap covering COM2 (0x2f8–0x2ff): the standalone job channel
+    /// (program stdin/stdout/stderr and exit status, framed) until the Linux
+    /// VM serves I/O.
+    pub const JOB_PORT: u64 = 7;
     /// First slot the root task fills from the record's tables.
     pub const FIRST_DYNAMIC: u64 = 16;
 }

@@ -9,7 +9,7 @@
 //! Layout (little endian, every record 8-byte aligned):
 //!
 //! ```text
-//! header:  magic "LWKJOBS1" | count u32 | reserved u32
+//! header:  magic "LWKJOBS1" | count u32 | reserved u32 | realtime_ns u64
 //! job:     record_len u32 | flags u32 | path_len u32 | argc u32 | envc u32 | exe_len u32
 //!          path bytes | argv (NUL-terminated each) | envp (NUL-terminated each)
 //!          | pad to 8 | exe bytes | pad to 8
@@ -25,7 +25,7 @@ extern crate alloc;
 /// The fw_cfg file name QEMU is given (`-fw_cfg name=...,file=...`).
 pub const FW_CFG_NAME: &str = "opt/lwk/jobs";
 pub const MAGIC: &[u8; 8] = b"LWKJOBS1";
-const HEADER: usize = 16;
+const HEADER: usize = 24;
 const JOB_HEADER: usize = 24;
 
 /// Job flags.
@@ -42,11 +42,17 @@ pub mod flags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackError {
     BadMagic,
-    Truncated { at: usize },
+    Truncated {
+        at: usize,
+    },
     /// A record's lengths do not add up.
-    BadRecord { job: usize },
+    BadRecord {
+        job: usize,
+    },
     /// argv/envp strings are not NUL-terminated within their area.
-    BadStrings { job: usize },
+    BadStrings {
+        job: usize,
+    },
 }
 
 impl core::fmt::Display for PackError {
@@ -54,8 +60,12 @@ impl core::fmt::Display for PackError {
         match self {
             PackError::BadMagic => write!(f, "job pack: bad magic"),
             PackError::Truncated { at } => write!(f, "job pack: truncated at byte {at}"),
-            PackError::BadRecord { job } => write!(f, "job pack: job {job} has inconsistent lengths"),
-            PackError::BadStrings { job } => write!(f, "job pack: job {job} has malformed argv/envp"),
+            PackError::BadRecord { job } => {
+                write!(f, "job pack: job {job} has inconsistent lengths")
+            }
+            PackError::BadStrings { job } => {
+                write!(f, "job pack: job {job} has malformed argv/envp")
+            }
         }
     }
 }
@@ -109,6 +119,17 @@ pub fn count(pack: &[u8]) -> Result<usize, PackError> {
     Ok(u32_at(pack, 8)? as usize)
 }
 
+/// The host's `CLOCK_REALTIME` (ns) when the pack was made: the LWK has no
+/// battery clock of its own to read, so this seeds its `CLOCK_REALTIME`
+/// (off by the boot time, a few seconds).
+pub fn realtime_ns(pack: &[u8]) -> Result<u64, PackError> {
+    count(pack)?;
+    let b = pack.get(16..24).ok_or(PackError::Truncated { at: 16 })?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b);
+    Ok(u64::from_le_bytes(w))
+}
+
 /// Iterates over the jobs; stops at the first malformed record with its
 /// error.
 pub fn jobs(pack: &[u8]) -> impl Iterator<Item = Result<Job<'_>, PackError>> + '_ {
@@ -150,9 +171,13 @@ fn decode_job(pack: &[u8], pos: usize, job: usize) -> Result<(Job<'_>, usize), P
     let argc = u32_at(pack, pos + 12)? as usize;
     let envc = u32_at(pack, pos + 16)? as usize;
     let exe_len = u32_at(pack, pos + 20)? as usize;
-    let end = pos.checked_add(record_len).ok_or(PackError::BadRecord { job })?;
+    let end = pos
+        .checked_add(record_len)
+        .ok_or(PackError::BadRecord { job })?;
     if end > pack.len() || record_len % 8 != 0 {
-        return Err(PackError::Truncated { at: pack.len().min(end) });
+        return Err(PackError::Truncated {
+            at: pack.len().min(end),
+        });
     }
     let body = &pack[pos + JOB_HEADER..end];
     let path = body.get(..path_len).ok_or(PackError::BadRecord { job })?;
@@ -172,9 +197,15 @@ fn decode_job(pack: &[u8], pos: usize, job: usize) -> Result<(Job<'_>, usize), P
     if nuls != argc + envc {
         return Err(PackError::BadStrings { job });
     }
-    let argv_len = strings[..strings_len].split_inclusive(|&c| c == 0).take(argc).map(<[u8]>::len).sum::<usize>();
+    let argv_len = strings[..strings_len]
+        .split_inclusive(|&c| c == 0)
+        .take(argc)
+        .map(<[u8]>::len)
+        .sum::<usize>();
     let exe_at = pad8(path_len + strings_len);
-    let exe = body.get(exe_at..exe_at + exe_len).ok_or(PackError::BadRecord { job })?;
+    let exe = body
+        .get(exe_at..exe_at + exe_len)
+        .ok_or(PackError::BadRecord { job })?;
     if JOB_HEADER + pad8(exe_at + exe_len) != record_len {
         return Err(PackError::BadRecord { job });
     }
@@ -202,16 +233,24 @@ pub struct JobSpec<'a> {
 
 /// Encodes a pack. Strings must not contain NUL.
 #[cfg(any(test, feature = "alloc"))]
-pub fn encode(jobs: &[JobSpec]) -> alloc::vec::Vec<u8> {
+pub fn encode(jobs: &[JobSpec], realtime_ns: u64) -> alloc::vec::Vec<u8> {
     let mut out = alloc::vec::Vec::new();
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(jobs.len() as u32).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&realtime_ns.to_le_bytes());
     for j in jobs {
         let strings: usize = j.argv.iter().chain(j.envp).map(|s| s.len() + 1).sum();
         let exe_at = pad8(j.path.len() + strings);
         let record_len = JOB_HEADER + pad8(exe_at + j.exe.len());
-        for v in [record_len, j.flags as usize, j.path.len(), j.argv.len(), j.envp.len(), j.exe.len()] {
+        for v in [
+            record_len,
+            j.flags as usize,
+            j.path.len(),
+            j.argv.len(),
+            j.envp.len(),
+            j.exe.len(),
+        ] {
             out.extend_from_slice(&(v as u32).to_le_bytes());
         }
         let body_start = out.len();
@@ -232,19 +271,38 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        encode(&[
-            JobSpec { flags: 3, path: b"/bin/echo", argv: &[b"echo", b"hi there"], envp: &[b"A=1"], exe: b"\x7fELF...." },
-            JobSpec { flags: 0, path: b"t", argv: &[b"t"], envp: &[], exe: &[1, 2, 3] },
-        ])
+        encode(
+            &[
+                JobSpec {
+                    flags: 3,
+                    path: b"/bin/echo",
+                    argv: &[b"echo", b"hi there"],
+                    envp: &[b"A=1"],
+                    exe: b"\x7fELF....",
+                },
+                JobSpec {
+                    flags: 0,
+                    path: b"t",
+                    argv: &[b"t"],
+                    envp: &[],
+                    exe: &[1, 2, 3],
+                },
+            ],
+            42,
+        )
     }
 
     #[test]
     fn round_trip() {
         let p = sample();
         assert_eq!(count(&p).unwrap(), 2);
+        assert_eq!(realtime_ns(&p).unwrap(), 42);
         let js: Vec<_> = jobs(&p).collect::<Result<_, _>>().unwrap();
         assert_eq!(js[0].path, b"/bin/echo");
-        assert_eq!(js[0].argv().collect::<Vec<_>>(), vec![&b"echo"[..], b"hi there"]);
+        assert_eq!(
+            js[0].argv().collect::<Vec<_>>(),
+            vec![&b"echo"[..], b"hi there"]
+        );
         assert_eq!(js[0].envp().collect::<Vec<_>>(), vec![&b"A=1"[..]]);
         assert_eq!(js[0].exe, b"\x7fELF....");
         assert_eq!(js[0].flags, 3);
@@ -270,7 +328,7 @@ mod tests {
             let _ = jobs(&q).collect::<Vec<_>>();
         }
         let mut q = p.clone();
-        q[16 + 12] = 9; // argc beyond the strings
+        q[24 + 12] = 9; // argc beyond the strings
         assert!(jobs(&q).any(|r| r.is_err()));
     }
 }

@@ -1,12 +1,16 @@
 //! One fault-handler thread per application node, pinned by the root task
 //! to that node (a fault then needs no cross-core IPI). Each will serve the
 //! system calls and faults of the application thread on its node; for now
-//! it reports where it runs and waits on its fault endpoint.
+//! it reports where it runs, then serves the faults of the job published to
+//! it (see `job.rs` for the ownership protocol, `trap.rs` for the faults).
 
+use crate::job::{Outcome, SLOTS};
+use crate::trap::{self, Next};
 use crate::{Context, PersonalityError};
 use core::sync::atomic::{AtomicU64, Ordering};
 use lwk_handoff::{Handoff, MAX_NODES};
 use sel4::cap_type::{Endpoint, Tcb};
+use sel4::fault::{Fault, UnknownFault};
 use sel4::{Cap, UserContext};
 use sel4_root_task::println;
 use sel4_root_task::time::Deadline;
@@ -61,12 +65,42 @@ extern "C" fn handler_main(index: u64, node: u64, fault_ep: u64) -> ! {
     println!("handler {index}: for node {node}, running on node {here}");
     STARTED_ON[index as usize].store(here + 1, Ordering::Release);
     let ep = Cap::<Endpoint>::from_bits(fault_ep);
+    let slot = &SLOTS[index as usize];
     loop {
-        // No application runs yet: anything arriving is unexpected.
-        let (info, badge) = sel4::recv(ep, &mut [0; 4]);
-        println!(
-            "handler {index}: unexpected message label {} badge {badge}",
-            info.label()
-        );
+        let mut mrs = [0; 4];
+        let (info, badge) = sel4::recv(ep, &mut mrs);
+        let Some(cell) = slot.get() else {
+            println!(
+                "handler {index}: message label {} badge {badge} with no job running",
+                info.label()
+            );
+            continue;
+        };
+        if !cell.enter(slot) {
+            continue;
+        }
+        // SAFETY: the job is published to this handler, `enter` confirmed it
+        // was not withdrawn, and `finish`/`leave` end our use below.
+        let job = unsafe { cell.running() };
+        if badge != job.id {
+            println!("handler {index}: fault badge {badge} is not job {}", job.id);
+            cell.leave();
+            continue;
+        }
+        let next = match Fault::decode(info.label(), |i| sel4::ipc::received_mr(&mrs, i)) {
+            Ok(fault) => trap::handle(job, fault),
+            Err(UnknownFault(label)) => Next::Ended(Outcome::Signaled {
+                signal: 31,
+                ip: 0,
+                addr: label,
+                what: "unknown fault type",
+            }),
+        };
+        if let Next::Ended(outcome) = next {
+            let _ = job.space.tcb.tcb_suspend();
+            job.outcome = Some(outcome);
+            cell.finish();
+        }
+        cell.leave();
     }
 }

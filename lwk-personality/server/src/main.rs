@@ -8,79 +8,25 @@
 
 extern crate alloc;
 
+mod app;
+mod ctx;
 mod directmap;
+mod error;
+mod fwcfg;
 mod handlers;
+mod job;
+mod jobchan;
+mod jobs;
+mod pool;
+mod trap;
 
-use lwk_handoff::{slots, Handoff, HandoffError, HANDOFF_VADDR};
+use lwk_handoff::{slots, Handoff, HANDOFF_VADDR};
 use sel4::Cap;
 use sel4_root_task::{println, Never};
 
 sel4_root_task::declare_component!(main);
 
-/// What stops the personality at start-up.
-#[derive(Debug)]
-pub enum PersonalityError {
-    Handoff(HandoffError),
-    /// The start argument is not the handoff address.
-    BadStartArg(u64),
-    Alloc(sel4_alloc::AllocError),
-    Map(sel4_alloc::MapError),
-    Sel4 {
-        what: &'static str,
-        err: sel4::Error,
-    },
-    /// A frame written through the direct map read back differently
-    /// through a second mapping of the same frame.
-    DirectMapMismatch {
-        paddr: u64,
-    },
-    /// A handler thread did not report in time.
-    HandlerTimeout {
-        node: u64,
-    },
-}
-
-impl core::fmt::Display for PersonalityError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            PersonalityError::Handoff(e) => write!(f, "{e}"),
-            PersonalityError::BadStartArg(a) => write!(
-                f,
-                "started with {a:#x}, expected the handoff at {HANDOFF_VADDR:#x}"
-            ),
-            PersonalityError::Alloc(e) => write!(f, "{e}"),
-            PersonalityError::Map(e) => write!(f, "{e}"),
-            PersonalityError::Sel4 { what, err } => write!(f, "{what}: {err}"),
-            PersonalityError::DirectMapMismatch { paddr } => {
-                write!(f, "direct map of frame {paddr:#x} does not read back")
-            }
-            PersonalityError::HandlerTimeout { node } => {
-                write!(f, "handler for node {node} did not start in time")
-            }
-        }
-    }
-}
-
-impl From<sel4_alloc::AllocError> for PersonalityError {
-    fn from(e: sel4_alloc::AllocError) -> Self {
-        PersonalityError::Alloc(e)
-    }
-}
-impl From<sel4_alloc::MapError> for PersonalityError {
-    fn from(e: sel4_alloc::MapError) -> Self {
-        PersonalityError::Map(e)
-    }
-}
-
-/// Attaches a description to an seL4 error.
-pub trait Context<T> {
-    fn context(self, what: &'static str) -> Result<T, PersonalityError>;
-}
-impl<T> Context<T> for sel4::Result<T> {
-    fn context(self, what: &'static str) -> Result<T, PersonalityError> {
-        self.map_err(|err| PersonalityError::Sel4 { what, err })
-    }
-}
+pub use error::{Context, PersonalityError};
 
 fn main(arg: u64) -> Result<Never, PersonalityError> {
     // The console cap is at a fixed slot, so errors can be printed even
@@ -112,6 +58,7 @@ fn main(arg: u64) -> Result<Never, PersonalityError> {
     );
 
     let mut alloc = directmap::allocator(h);
+    let mut pool = pool::Pool::new(h);
     let dm = directmap::map_pool(h, &mut alloc)?;
     println!(
         "personality: direct map of {} MiB at {:#x} ({} paging structures); write/read-back through a second mapping ok",
@@ -140,5 +87,6 @@ fn main(arg: u64) -> Result<Never, PersonalityError> {
             "absent"
         }
     );
+    jobs::run_standalone(h, &mut alloc, &mut pool)?;
     sel4_root_task::park()
 }

@@ -127,6 +127,41 @@ impl ObjectAllocator {
         &self.regions
     }
 
+    /// Removes and returns the regions nothing was retyped from yet (to give
+    /// them to another allocator, e.g. one that is reset per job).
+    pub fn take_unused_regions(&mut self) -> Vec<UntypedRegion> {
+        let (unused, used) = self.regions.drain(..).partition(|r| r.used == 0);
+        self.regions = used;
+        unused
+    }
+
+    /// Splits off `count` slots from the end of the free range for another
+    /// allocator; returns `(first, end)`.
+    pub fn split_slots(&mut self, count: Word) -> Result<(Word, Word), AllocError> {
+        if self.end_slot - self.next_slot < count {
+            return Err(AllocError::OutOfSlots);
+        }
+        self.end_slot -= count;
+        Ok((self.end_slot, self.end_slot + count))
+    }
+
+    /// Destroys every object this allocator created: revokes each used
+    /// untyped (the kernel deletes all objects retyped from it and their
+    /// caps), so its memory and this allocator's slots can be used again.
+    /// `depth` addresses an untyped's slot in the CNode (64 for a guarded
+    /// single-level CSpace). Caps copied into this allocator's slots from
+    /// elsewhere must have been deleted first.
+    pub fn revoke_all(&mut self, first_slot: Word, depth: u8) -> Result<(), AllocError> {
+        for r in self.regions.iter_mut().filter(|r| r.used > 0) {
+            self.cnode
+                .cnode_revoke(r.cap.bits(), depth)
+                .map_err(AllocError::Kernel)?;
+            r.used = 0;
+        }
+        self.next_slot = first_slot;
+        Ok(())
+    }
+
     /// Creates one object; `obj_bits` is its size in bits (the size_bits
     /// argument of `Untyped_Retype` is derived from it for the types whose
     /// size is fixed).
