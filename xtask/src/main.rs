@@ -19,6 +19,7 @@
 
 mod build;
 mod console;
+mod jobs;
 mod kernel;
 mod layout;
 mod proc;

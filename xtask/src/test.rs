@@ -214,6 +214,19 @@ pub fn run(args: &Args) -> Result<()> {
         results.record(name, flatten(outcome));
     }
 
+    // Foreign programs run on release kernels only.
+    for variant in [Variant::Release, Variant::ReleaseSmp] {
+        if !variants.contains(&variant) {
+            continue;
+        }
+        let name = format!("jobs {variant}");
+        if !args.boot_only && !results.passed(&format!("build {variant}")) {
+            results.record(name, Err(format!("{variant} was not built")));
+            continue;
+        }
+        results.record(name, flatten(crate::jobs::standalone(variant, timeout)));
+    }
+
     if !results.summarize() {
         std::process::exit(1);
     }

@@ -1,0 +1,201 @@
+//! Standalone job tests: test programs built from `tests/programs`, packed
+//! into one boot, run one after another on the LWK; each must end exactly
+//! as expected (exit status or signal) and the personality must go on to
+//! the next job after every fault.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::layout::{self, Variant};
+use crate::proc::{self, step};
+use crate::qemu::{Check, Machine};
+
+/// A test program and how its job must end: `JOB-EXIT ... status=N` or
+/// `JOB-SIGNAL ... signal=N`.
+struct Case {
+    source: &'static str,
+    args: &'static [&'static str],
+    expect: Expect,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Expect {
+    Exit(i32),
+    Signal(i32),
+}
+
+const CASES: &[Case] = &[
+    Case {
+        source: "exit42.S",
+        args: &[],
+        expect: Expect::Exit(42),
+    },
+    Case {
+        source: "segv.S",
+        args: &[],
+        expect: Expect::Signal(11),
+    },
+    Case {
+        source: "ill.S",
+        args: &[],
+        expect: Expect::Signal(4),
+    },
+    Case {
+        source: "fpe.S",
+        args: &[],
+        expect: Expect::Signal(8),
+    },
+    Case {
+        source: "hidden_syscall.S",
+        args: &[],
+        expect: Expect::Signal(31),
+    },
+    // After four faults in a row the personality still serves jobs.
+    Case {
+        source: "exit42.S",
+        args: &["again"],
+        expect: Expect::Exit(42),
+    },
+];
+
+/// Builds a test program with the host C compiler (static, no libc for
+/// the assembly ones).
+fn build_program(source: &str) -> Result<PathBuf> {
+    let src = layout::repo_root().join("tests/programs").join(source);
+    let out_dir = layout::lwk_dir().join("programs");
+    std::fs::create_dir_all(&out_dir)?;
+    let out = out_dir.join(source.split('.').next().unwrap_or(source));
+    let mut cmd = Command::new("cc");
+    cmd.args(["-static", "-O2", "-o"]).arg(&out).arg(&src);
+    if source.ends_with(".S") {
+        cmd.arg("-nostdlib");
+    }
+    proc::run(&mut cmd).with_context(|| format!("building {source}"))?;
+    Ok(out)
+}
+
+/// Boots `variant` with every case in one job pack and checks each job's end.
+pub fn standalone(variant: Variant, timeout: Duration) -> Result<()> {
+    let mut exes = Vec::new();
+    for c in CASES {
+        exes.push((build_program(c.source)?, c));
+    }
+    let files: Vec<Vec<u8>> = exes
+        .iter()
+        .map(|(p, _)| std::fs::read(p))
+        .collect::<Result<_, _>>()?;
+    let paths: Vec<Vec<u8>> = exes
+        .iter()
+        .map(|(p, _)| p.to_string_lossy().into_owned().into_bytes())
+        .collect();
+    let argvs: Vec<Vec<&[u8]>> = exes
+        .iter()
+        .zip(&paths)
+        .map(|((_, c), p)| {
+            std::iter::once(p.as_slice())
+                .chain(c.args.iter().map(|a| a.as_bytes()))
+                .collect()
+        })
+        .collect();
+    let env: [&[u8]; 1] = [b"LWK_TEST=1"];
+    let specs: Vec<lwk_jobpack::JobSpec> = (0..exes.len())
+        .map(|i| lwk_jobpack::JobSpec {
+            flags: 0,
+            path: &paths[i],
+            argv: &argvs[i],
+            envp: &env,
+            exe: &files[i],
+        })
+        .collect();
+    let pack = lwk_jobpack::encode(&specs, 0);
+    let dir = layout::lwk_dir().join("programs");
+    let pack_path = dir.join(format!("pack-{}.bin", std::process::id()));
+    std::fs::write(&pack_path, pack)?;
+
+    let logs = layout::logs_dir();
+    std::fs::create_dir_all(&logs)?;
+    let log = logs.join(format!("jobs-{variant}.log"));
+    step(format!(
+        "jobs {variant}: {} programs in one boot",
+        CASES.len()
+    ));
+    let mut cmd = Command::new(variant.simulate_script());
+    cmd.arg("--extra-qemu-args").arg(format!(
+        "-fw_cfg name={},file={}",
+        lwk_jobpack::FW_CFG_NAME,
+        pack_path.display()
+    ));
+    let mut machine = Machine::spawn(cmd)?;
+    let mut seen = Vec::new();
+    let outcome = machine.watch(&log, timeout, "LWK root task", |line| {
+        if let Some(e) = parse_end(line) {
+            seen.push(e);
+        }
+        if line.contains("JOBS-DONE") {
+            Check::Pass
+        } else if line.contains("PANIC")
+            || line.contains("COMPONENT-FAIL")
+            || line.contains("ROOT-TASK-FAIL")
+        {
+            Check::Fail(line.trim().to_string())
+        } else {
+            Check::Continue
+        }
+    })?;
+    drop(machine);
+    let _ = std::fs::remove_file(&pack_path);
+    outcome
+        .verdict
+        .map_err(|why| anyhow::anyhow!("{why} (console log: {})", log.display()))?;
+    let want: Vec<Expect> = CASES.iter().map(|c| c.expect).collect();
+    if seen != want {
+        bail!(
+            "jobs ended {seen:?}, expected {want:?} (console log: {})",
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+/// `JOB-EXIT ... status=N` / `JOB-SIGNAL ... signal=N`.
+fn parse_end(line: &str) -> Option<Expect> {
+    let field = |key: &str| -> Option<i32> {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+    };
+    if line.contains("JOB-EXIT") {
+        field("status=").map(Expect::Exit)
+    } else if line.contains("JOB-SIGNAL") {
+        field("signal=").map(Expect::Signal)
+    } else if line.contains("JOB-FAIL") {
+        Some(Expect::Exit(126))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_job_lines() {
+        assert_eq!(
+            parse_end("JOB-EXIT job=1 path=/x status=42 syscalls=1"),
+            Some(Expect::Exit(42))
+        );
+        assert_eq!(
+            parse_end("JOB-SIGNAL job=2 path=/y signal=11 ip=0x1"),
+            Some(Expect::Signal(11))
+        );
+        assert_eq!(
+            parse_end("JOB-FAIL job=3 path=/z: bad"),
+            Some(Expect::Exit(126))
+        );
+        assert_eq!(parse_end("personality: job pack"), None);
+    }
+}
