@@ -14,4 +14,5 @@
 extern crate alloc;
 
 pub mod loader;
+pub mod mm;
 pub mod syscall;

@@ -18,6 +18,7 @@ pub mod signal;
 pub mod table;
 pub mod time;
 
+use crate::mm::MapFail;
 pub use args::{Args, UserAddr};
 pub use errno::Errno;
 pub use process::Process;
@@ -46,6 +47,9 @@ pub enum SysError {
 pub enum JobFault {
     /// A call that must not be emulated half-way (reason attached).
     Unsupported(&'static str),
+    /// The memory backing refused to change an existing mapping: the
+    /// application's VSpace may no longer match the memory manager's books.
+    Mapping(MapFail),
 }
 
 impl From<Errno> for SysError {

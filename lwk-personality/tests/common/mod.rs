@@ -326,6 +326,7 @@ pub fn check_plan_invariants(plan: &LoadPlan, file_len: usize) {
     assert!(r.start < r.end && r.start.is_multiple_of(4096) && r.end.is_multiple_of(4096));
 }
 
+pub mod backing;
 pub mod fake;
 pub mod host_errnos;
 pub mod host_numbers;
