@@ -104,6 +104,28 @@ pub fn sched_getaffinity(p: &mut dyn Process, args: Args) -> SysResult {
     Ok(n as u64)
 }
 
+/// Implements Linux `sched_setaffinity(2)`; local. A job's threads are
+/// pinned one per core and the job's cores are fixed, so the only request
+/// that can be honoured is one that allows every core of the job (Linux
+/// intersects the mask with the allowed set, so a superset means the same);
+/// anything narrower is `EINVAL`.
+pub fn sched_setaffinity(p: &mut dyn Process, args: Args) -> SysResult {
+    let (pid, len, mask) = (args.pid(0), args.len(1), args.ptr(2));
+    if pid != 0 && pid != p.ids().tid && pid != p.ids().pid {
+        return Err(Errno::ESRCH.into());
+    }
+    // Linux copies min(len, cpumask_size) bytes and zero-fills the rest.
+    let mut bytes = [0u8; 8];
+    let n = len.min(bytes.len());
+    p.copy_in(mask, &mut bytes[..n])?;
+    let cpus = p.affinity();
+    let requested = u64::from_le_bytes(bytes);
+    if requested & cpus.allowed != cpus.allowed {
+        return Err(Errno::EINVAL.into());
+    }
+    Ok(0)
+}
+
 /// Implements Linux `sched_yield(2)`; local. A job's thread owns its core:
 /// there is nobody to yield to.
 pub fn sched_yield(_: &mut dyn Process, _: Args) -> SysResult {

@@ -9,20 +9,30 @@
 
 pub mod args;
 pub mod errno;
+pub mod fs;
+pub mod futex;
 pub mod identity;
 pub mod info;
+pub mod io;
+pub mod mm;
 pub mod nr;
 pub mod proc;
 pub mod process;
 pub mod signal;
 pub mod table;
+pub mod thread;
 pub mod time;
+pub mod x86_64;
 
-use crate::mm::MapFail;
 pub use args::{Args, UserAddr};
 pub use errno::Errno;
-pub use process::Process;
+pub use futex::Block;
+pub use process::{Process, ThreadId};
 pub use table::{Dispatcher, Route, Support, Syscall};
+pub use thread::SpawnThread;
+
+use crate::mm::MapFail;
+use alloc::vec::Vec;
 
 /// Why a system call does not simply return a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +50,14 @@ pub enum SysError {
     /// End the job: the application did something the personality refuses
     /// to continue after.
     Kill(JobFault),
+    /// Do not answer now: the calling thread waits (a futex) until the
+    /// futex table dequeues it — [`Process::wake`] resumes it with 0 — or
+    /// until its deadline, when [`crate::futex::FutexTable::expire`] names
+    /// it for `-ETIMEDOUT`.
+    Block(Block),
+    /// Start a thread as described (`clone`); answer the caller with the
+    /// new thread's id, or `-EAGAIN` when no application core is free.
+    Spawn(SpawnThread),
 }
 
 /// Why a job is ended by the personality.
@@ -90,4 +108,38 @@ fn write_words(p: &mut dyn Process, addr: UserAddr, words: &[u64]) -> Result<(),
         chunk.copy_from_slice(&w.to_le_bytes());
     }
     p.copy_out(addr, bytes)
+}
+
+/// Linux's `PATH_MAX`, terminating NUL included.
+const PATH_MAX: usize = 4096;
+
+/// Reads user memory from `addr` up to the first NUL (excluded) or `limit`
+/// bytes, whichever comes first. Reads page by page, so a string that ends
+/// just before unmapped memory is fine.
+fn read_until_nul(p: &mut dyn Process, addr: UserAddr, limit: usize) -> Result<Vec<u8>, Errno> {
+    const PAGE: u64 = 4096;
+    let mut out = Vec::new();
+    let mut chunk = [0u8; PAGE as usize];
+    let mut at = addr;
+    while out.len() < limit {
+        let n = ((PAGE - at.0 % PAGE) as usize).min(limit - out.len());
+        p.copy_in(at, &mut chunk[..n])?;
+        if let Some(end) = chunk[..n].iter().position(|&c| c == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+        at = at.offset(n as u64).ok_or(Errno::EFAULT)?;
+    }
+    Ok(out)
+}
+
+/// Reads a path: `ENAMETOOLONG` if it has no NUL within `PATH_MAX`.
+fn read_path(p: &mut dyn Process, addr: UserAddr) -> Result<Vec<u8>, Errno> {
+    let path = read_until_nul(p, addr, PATH_MAX)?;
+    if path.len() < PATH_MAX {
+        Ok(path)
+    } else {
+        Err(Errno::ENAMETOOLONG)
+    }
 }

@@ -1,12 +1,26 @@
-//! Thread and process life cycle: exit and the start-up registrations.
+//! Thread and process life cycle: exit, the start-up registrations, and
+//! the process's name.
 
-use super::args::Args;
+use super::args::{Args, UserAddr};
 use super::errno::Errno;
 use super::process::Process;
-use super::{SysError, SysResult};
+use super::{read_until_nul, SysError, SysResult};
+use crate::futex::MATCH_ANY;
 
-/// Implements Linux `exit(2)` (the thread's exit); local.
-pub fn exit(_: &mut dyn Process, args: Args) -> SysResult {
+/// Implements Linux `exit(2)` (the thread's exit); local. Like Linux's
+/// `mm_release`, zeroes the thread's `clear_child_tid` word and wakes one
+/// waiter on it (how `pthread_join` learns of the exit); a fault there is
+/// ignored. The robust futex list is not walked. The last thread's exit
+/// ends the job (the seL4 side counts threads).
+pub fn exit(p: &mut dyn Process, args: Args) -> SysResult {
+    let ctid = p.clear_child_tid();
+    if !ctid.is_null() {
+        p.set_clear_child_tid(UserAddr::NULL);
+        if p.copy_out(ctid, &0u32.to_le_bytes()).is_ok() {
+            let woken = p.futexes().wake(ctid.0, MATCH_ANY, 1);
+            p.wake(&woken);
+        }
+    }
     Err(SysError::Exit {
         status: args.int(0),
         group: false,
@@ -37,5 +51,31 @@ pub fn set_robust_list(p: &mut dyn Process, args: Args) -> SysResult {
         return Err(Errno::EINVAL.into());
     }
     p.set_robust_list(args.ptr(0));
+    Ok(0)
+}
+
+/// `PR_SET_NAME`.
+const PR_SET_NAME: i32 = 15;
+/// `PR_GET_NAME`.
+const PR_GET_NAME: i32 = 16;
+
+/// Implements Linux `prctl(2)`; local: the thread's name
+/// (`PR_SET_NAME`, `PR_GET_NAME`). Other options are `EINVAL`, what Linux
+/// answers for options it does not support.
+pub fn prctl(p: &mut dyn Process, args: Args) -> SysResult {
+    match args.int(0) {
+        PR_SET_NAME => {
+            // strncpy_from_user of 15 bytes: longer names are cut.
+            let name = read_until_nul(p, args.ptr(1), 15)?;
+            let mut comm = [0u8; 16];
+            comm[..name.len()].copy_from_slice(&name);
+            *p.thread_name() = comm;
+        }
+        PR_GET_NAME => {
+            let comm = *p.thread_name();
+            p.copy_out(args.ptr(1), &comm)?;
+        }
+        _ => return Err(Errno::EINVAL.into()),
+    }
     Ok(0)
 }

@@ -8,8 +8,14 @@
 use super::args::UserAddr;
 use super::errno::Errno;
 use super::signal::SignalState;
-use super::time::TscClock;
+use super::time::{Deadline, TscClock};
+use crate::futex::FutexTable;
+use crate::mm::{AddressSpace, Backing};
 use core::fmt;
+
+/// A thread of the job, named by its Linux thread id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ThreadId(pub i32);
 
 /// Process and thread identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,4 +184,57 @@ pub trait Process {
     fn set_robust_list(&mut self, head: UserAddr);
     /// Tells the operator (console / job log).
     fn report(&mut self, event: Report);
+
+    // Memory.
+
+    /// The address space and the frames behind it, as two borrows so that
+    /// the memory manager updates its books and the VSpace in one call.
+    fn mm(&mut self) -> (&mut AddressSpace, &mut dyn Backing);
+
+    // Threads, futexes, sleeping.
+
+    /// The process's futex table. The value check and the enqueue of one
+    /// `FUTEX_WAIT` must be atomic with respect to every wake in the process
+    /// (else a wake between them is lost): the implementation holds the
+    /// process's futex lock from the first call of this method until the
+    /// handler returns.
+    fn futexes(&mut self) -> &mut FutexTable;
+    /// Resumes these blocked threads with result 0: a futex wake reached
+    /// them. Called with threads the futex table just dequeued.
+    fn wake(&mut self, threads: &[ThreadId]);
+    /// The calling thread's `clear_child_tid` (from `set_tid_address` or
+    /// `CLONE_CHILD_CLEARTID`), null if none: zeroed and futex-woken when the
+    /// thread exits.
+    fn clear_child_tid(&self) -> UserAddr;
+    /// Blocks the calling thread until `CLOCK_MONOTONIC` reaches `deadline`.
+    /// The core is the thread's alone, so the implementation may simply wait
+    /// on it. `Err(EINTR)` if the sleep was cut short (once signals are
+    /// delivered); if the job is torn down meanwhile the result is ignored.
+    fn sleep_until(&mut self, deadline: Deadline) -> Result<(), Errno>;
+
+    // Registers and names.
+
+    /// The calling thread's FS base (its TLS pointer).
+    fn fs_base(&self) -> u64;
+    /// Sets the calling thread's FS base; the seL4 side loads it into the
+    /// thread's `tls_base` when it resumes the thread.
+    fn set_fs_base(&mut self, base: u64);
+    /// The calling thread's name (`comm`): at most 15 bytes, NUL-padded.
+    fn thread_name(&mut self) -> &mut [u8; 16];
+    /// The job's executable as the Linux side resolved it
+    /// (`/proc/self/exe`).
+    fn exe_path(&self) -> &str;
+
+    // The console: standard descriptors 0–2.
+
+    /// Whether standard descriptor `fd` (0–2) is a terminal on the Linux
+    /// side (decides `ENOTTY` for terminal ioctls, hence `isatty`).
+    fn is_terminal(&self, fd: i32) -> bool;
+    /// Writes `bytes` to standard descriptor `fd` (0–2) and returns how many
+    /// were taken; fewer than offered is a partial write, which the
+    /// application sees.
+    fn console_write(&mut self, fd: i32, bytes: &[u8]) -> Result<usize, Errno>;
+    /// Reads from standard descriptor `fd` (0–2) into `buf`, blocking until
+    /// at least a byte or end of file (0) is there.
+    fn console_read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, Errno>;
 }

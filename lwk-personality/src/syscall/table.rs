@@ -8,7 +8,7 @@
 
 use super::errno::Errno;
 use super::process::{Process, Report};
-use super::{identity as id, info, nr, proc, signal, time};
+use super::{fs, futex, identity as id, info, io, mm, nr, proc, signal, thread, time, x86_64};
 use super::{Args, Handler, SysError, SysResult};
 
 /// How completely a call is implemented.
@@ -84,12 +84,28 @@ fn refuse(_: &mut dyn Process, _: Args) -> SysResult {
 /// The table, in number order.
 #[rustfmt::skip]
 pub const TABLE: &[Syscall] = &[
+    partial(nr::READ, "read", io::read, "fds 0-2 (the console) only; other descriptors EBADF until files are shipped"),
+    partial(nr::WRITE, "write", io::write, "fds 0-2 (the console) only; other descriptors EBADF until files are shipped"),
+    partial(nr::MMAP, "mmap", mm::mmap, "anonymous only, premapped with 2 MiB pages (a 4 KiB mmap takes 2 MiB of the pool); file mappings ENODEV until files come from the Linux VM"),
+    partial(nr::MPROTECT, "mprotect", mm::mprotect, "rights per 2 MiB page are the union of the mappings on it (exact for whole mappings and 4 KiB image pages); PROT_NONE reservations are backed when made accessible"),
+    partial(nr::MUNMAP, "munmap", mm::munmap, "a 2 MiB page is kept (and stays accessible) until the last mapping on it goes"),
+    full(nr::BRK, "brk", mm::brk),
     partial(nr::RT_SIGACTION, "rt_sigaction", signal::rt_sigaction, "bookkeeping only: signals are not delivered yet"),
     partial(nr::RT_SIGPROCMASK, "rt_sigprocmask", signal::rt_sigprocmask, "bookkeeping only: signals are not delivered yet"),
+    partial(nr::IOCTL, "ioctl", io::ioctl, "TCGETS and TIOCGWINSZ (80x24) on fds 0-2 that are terminals; everything else ENOTTY"),
+    partial(nr::READV, "readv", io::readv, "fds 0-2 (the console) only"),
+    partial(nr::WRITEV, "writev", io::writev, "fds 0-2 (the console) only"),
     full(nr::SCHED_YIELD, "sched_yield", info::sched_yield),
+    partial(nr::MREMAP, "mremap", mm::mremap, "moves frames, never copies: MREMAP_FIXED needs the same offset within the page (else EINVAL), a range sharing a page with another mapping cannot move (ENOMEM); MREMAP_DONTUNMAP EINVAL"),
+    partial(nr::MADVISE, "madvise", mm::madvise, "MADV_DONTNEED zeroes the range; other advice accepted without effect (no swap, no demand paging)"),
+    full(nr::NANOSLEEP, "nanosleep", time::nanosleep),
     full(nr::GETPID, "getpid", id::getpid),
-    full(nr::EXIT, "exit", proc::exit),
+    partial(nr::CLONE, "clone", thread::clone, "threads only (CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM); a new process ENOSYS; one thread per free application core, else EAGAIN"),
+    stub(nr::FORK, "fork", Errno::ENOSYS, "an LWK job is one process"),
+    stub(nr::VFORK, "vfork", Errno::ENOSYS, "an LWK job is one process"),
+    partial(nr::EXIT, "exit", proc::exit, "clears and wakes clear_child_tid; the robust futex list is not walked"),
     full(nr::UNAME, "uname", info::uname),
+    partial(nr::READLINK, "readlink", fs::readlink, "/proc/self/exe only; other links ENOENT until path calls are shipped"),
     full(nr::GETTIMEOFDAY, "gettimeofday", time::gettimeofday),
     partial(nr::GETRLIMIT, "getrlimit", info::getrlimit, "limits are recorded, not enforced"),
     full(nr::GETUID, "getuid", id::getuid),
@@ -103,18 +119,25 @@ pub const TABLE: &[Syscall] = &[
     full(nr::GETRESGID, "getresgid", id::getresgid),
     partial(nr::GETPGID, "getpgid", id::getpgid, "own process only (a job sees no other)"),
     partial(nr::GETSID, "getsid", id::getsid, "own process only (a job sees no other)"),
+    partial(nr::PRCTL, "prctl", proc::prctl, "PR_SET_NAME and PR_GET_NAME; other options EINVAL"),
+    partial(nr::ARCH_PRCTL, "arch_prctl", x86_64::arch_prctl, "FS base only: seL4 5.0's x86_64 thread context has no GS base (ARCH_SET_GS EINVAL, ARCH_GET_GS reads 0)"),
     partial(nr::SETRLIMIT, "setrlimit", info::setrlimit, "limits are recorded, not enforced"),
     full(nr::GETTID, "gettid", id::gettid),
     full(nr::TIME, "time", time::time),
+    partial(nr::FUTEX, "futex", futex::futex, "WAIT, WAKE, their _BITSET forms, REQUEUE, CMP_REQUEUE; private and shared alike (one process); WAKE_OP and PI futexes ENOSYS"),
+    partial(nr::SCHED_SETAFFINITY, "sched_setaffinity", info::sched_setaffinity, "threads are pinned and the job's cores fixed: only a mask allowing all of them is accepted, else EINVAL"),
     partial(nr::SCHED_GETAFFINITY, "sched_getaffinity", info::sched_getaffinity, "own threads only; at most 64 CPUs"),
-    partial(nr::SET_TID_ADDRESS, "set_tid_address", proc::set_tid_address, "recorded; cleared and woken at thread exit by the thread code"),
+    partial(nr::SET_TID_ADDRESS, "set_tid_address", proc::set_tid_address, "recorded; cleared and woken at thread exit"),
     partial(nr::CLOCK_GETTIME, "clock_gettime", time::clock_gettime, "TSC-based; CPU clocks = wall time on a dedicated core; no clocks of other processes"),
     partial(nr::CLOCK_GETRES, "clock_getres", time::clock_getres, "1 ns for every clock"),
+    partial(nr::CLOCK_NANOSLEEP, "clock_nanosleep", time::clock_nanosleep, "the process CPU clock runs at wall speed; thread CPU, raw and coarse clocks EOPNOTSUPP as on Linux"),
     full(nr::EXIT_GROUP, "exit_group", proc::exit_group),
+    partial(nr::READLINKAT, "readlinkat", fs::readlinkat, "/proc/self/exe only; other links ENOENT until path calls are shipped"),
     partial(nr::SET_ROBUST_LIST, "set_robust_list", proc::set_robust_list, "recorded; the list is not walked at thread death"),
     partial(nr::PRLIMIT64, "prlimit64", info::prlimit64, "own process only; limits recorded, not enforced"),
     full(nr::GETRANDOM, "getrandom", info::getrandom),
     stub(nr::RSEQ, "rseq", Errno::ENOSYS, "restartable sequences need preemption, which an LWK core does not do; glibc falls back"),
+    stub(nr::CLONE3, "clone3", Errno::ENOSYS, "glibc falls back to clone, which creates threads"),
 ];
 
 /// Marks an empty slot of [`LOOKUP`].

@@ -49,6 +49,52 @@ impl TscClock {
     }
 }
 
+/// A point on `CLOCK_MONOTONIC`, in ns: when a wait or a sleep ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(pub u64);
+
+impl Deadline {
+    /// `ns` after `self`, saturating (a saturated deadline never comes).
+    pub const fn after(self, ns: u64) -> Deadline {
+        Deadline(self.0.saturating_add(ns))
+    }
+
+    /// Nanoseconds from `now` until the deadline (0 if passed).
+    pub const fn remaining(self, now: Deadline) -> u64 {
+        self.0.saturating_sub(now.0)
+    }
+}
+
+impl TscClock {
+    /// The TSC reading at which `deadline` arrives (saturating), for the
+    /// seL4 side's timer.
+    pub fn tsc_at(&self, deadline: Deadline) -> u64 {
+        let ticks = u128::from(deadline.0) * u128::from(self.tsc_hz) / u128::from(NS_PER_SEC);
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.boot_tsc)
+    }
+}
+
+/// Now, on `CLOCK_MONOTONIC`.
+pub fn now(p: &dyn Process) -> Deadline {
+    Deadline(now_ns(p, ClockId::Monotonic))
+}
+
+/// Reads a `struct timespec` as nanoseconds: `EFAULT` if unreadable,
+/// `EINVAL` unless `tv_sec >= 0` and `0 <= tv_nsec < 10^9`. Huge values
+/// saturate (a deadline that never comes).
+pub(super) fn read_timespec(p: &mut dyn Process, at: UserAddr) -> Result<u64, Errno> {
+    let [sec, nsec] = super::read_words::<2>(p, at)?;
+    let (sec, nsec) = (sec as i64, nsec as i64);
+    if sec < 0 || !(0..NS_PER_SEC as i64).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((sec as u64)
+        .saturating_mul(NS_PER_SEC)
+        .saturating_add(nsec as u64))
+}
+
 /// The clocks `clock_gettime` knows (`CLOCK_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockId {
@@ -91,11 +137,11 @@ pub fn now_ns(p: &dyn Process, clock: ClockId) -> u64 {
 }
 
 /// A `struct timespec` / `struct timeval` as two 64-bit words.
-fn split(ns: u64, unit: u64) -> [u64; 2] {
+pub(super) fn split(ns: u64, unit: u64) -> [u64; 2] {
     [ns / NS_PER_SEC, (ns % NS_PER_SEC) / unit]
 }
 
-fn put_pair(p: &mut dyn Process, at: UserAddr, pair: [u64; 2]) -> Result<(), Errno> {
+pub(super) fn put_pair(p: &mut dyn Process, at: UserAddr, pair: [u64; 2]) -> Result<(), Errno> {
     super::write_words(p, at, &pair)
 }
 
@@ -137,6 +183,59 @@ pub fn time(p: &mut dyn Process, args: Args) -> SysResult {
         p.copy_out(args.ptr(0), &secs.to_le_bytes())?;
     }
     Ok(secs)
+}
+
+/// `TIMER_ABSTIME`: the request is a time on the clock, not a duration.
+const TIMER_ABSTIME: u32 = 1;
+
+/// Sleeps until `deadline`; on `EINTR` writes the time left to `rem`
+/// (when given) for a relative sleep.
+fn sleep(p: &mut dyn Process, deadline: Deadline, rem: Option<UserAddr>) -> SysResult {
+    match p.sleep_until(deadline) {
+        Ok(()) => Ok(0),
+        Err(Errno::EINTR) => {
+            if let Some(rem) = rem.filter(|r| !r.is_null()) {
+                let left = deadline.remaining(now(p));
+                put_pair(p, rem, split(left, 1))?;
+            }
+            Err(Errno::EINTR.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Implements Linux `nanosleep(2)`; local, through
+/// [`Process::sleep_until`].
+pub fn nanosleep(p: &mut dyn Process, args: Args) -> SysResult {
+    let ns = read_timespec(p, args.ptr(0))?;
+    let deadline = now(p).after(ns);
+    sleep(p, deadline, Some(args.ptr(1)))
+}
+
+/// Implements Linux `clock_nanosleep(2)`; local. Relative sleeps last the
+/// same on every clock (a CPU clock runs at wall speed on a dedicated
+/// core); absolute ones are converted to `CLOCK_MONOTONIC`. The thread's
+/// CPU clock, the raw and coarse clocks are `EOPNOTSUPP`, as on Linux.
+pub fn clock_nanosleep(p: &mut dyn Process, args: Args) -> SysResult {
+    let (clock, flags, req, rem) = (args.int(0), args.uint(1), args.ptr(2), args.ptr(3));
+    let clock = match clock {
+        3..=6 | 8 | 9 => return Err(Errno::EOPNOTSUPP.into()),
+        id => ClockId::from_raw(id)?,
+    };
+    let ns = read_timespec(p, req)?;
+    if flags & TIMER_ABSTIME == 0 {
+        let deadline = now(p).after(ns);
+        return sleep(p, deadline, Some(rem));
+    }
+    let c = *p.clock();
+    let deadline = match clock {
+        ClockId::Realtime => Deadline(ns.saturating_sub(c.realtime_at_boot_ns)),
+        ClockId::Monotonic => Deadline(ns),
+        ClockId::ProcessCpu | ClockId::ThreadCpu => {
+            Deadline(c.monotonic_ns(p.process_start_tsc())).after(ns)
+        }
+    };
+    sleep(p, deadline, None)
 }
 
 #[cfg(test)]

@@ -1,15 +1,21 @@
 //! A fake [`Process`] over a vector: what the handlers see, without seL4.
 
+use super::backing::FakeBacking;
+use lwk_personality::futex::FutexTable;
+use lwk_personality::mm::{AddressSpace, Backing, Layout};
 use lwk_personality::syscall::process::{CpuSet, Credentials, Ids, Process, Report, Rlimits};
 use lwk_personality::syscall::signal::SignalState;
-use lwk_personality::syscall::time::TscClock;
-use lwk_personality::syscall::{Errno, UserAddr};
+use lwk_personality::syscall::time::{Deadline, TscClock};
+use lwk_personality::syscall::{Errno, ThreadId, UserAddr};
 
 /// Base address of the fake's user memory.
 pub const MEM_BASE: u64 = 0x1000_0000;
 /// Size of the fake's user memory.
 pub const MEM_SIZE: usize = 1 << 16;
 
+/// User memory for `copy_in`/`copy_out` is a plain vector at `MEM_BASE`;
+/// the address space (`space` over `backing`) is separate and serves the
+/// memory calls.
 pub struct FakeProcess {
     pub mem: Vec<u8>,
     pub ids: Ids,
@@ -25,6 +31,27 @@ pub struct FakeProcess {
     pub robust_list: Option<UserAddr>,
     pub reports: Vec<Report>,
     pub random_counter: u8,
+    pub space: AddressSpace,
+    pub backing: FakeBacking,
+    pub futexes: FutexTable,
+    /// Threads handed to `wake`, in order.
+    pub woken: Vec<ThreadId>,
+    pub fs_base: u64,
+    pub name: [u8; 16],
+    pub exe: String,
+    pub ttys: [bool; 3],
+    /// Bytes written per standard descriptor.
+    pub console_out: [Vec<u8>; 3],
+    /// Most bytes one console write takes (partial writes).
+    pub console_write_limit: usize,
+    /// Bytes stdin will deliver; `console_read` returns at most
+    /// `console_read_limit` per call.
+    pub console_in: Vec<u8>,
+    pub console_read_limit: usize,
+    /// Deadlines slept until.
+    pub sleeps: Vec<Deadline>,
+    /// If set, a sleep is cut short after this many ns (EINTR).
+    pub interrupt_sleep_after: Option<u64>,
 }
 
 impl Default for FakeProcess {
@@ -64,6 +91,20 @@ impl Default for FakeProcess {
             robust_list: None,
             reports: Vec::new(),
             random_counter: 0,
+            space: AddressSpace::new(Layout::default()),
+            backing: FakeBacking::new(16, 64, 0),
+            futexes: FutexTable::new(),
+            woken: Vec::new(),
+            fs_base: 0,
+            name: *b"prog\0\0\0\0\0\0\0\0\0\0\0\0",
+            exe: "/home/user/bin/prog".to_string(),
+            ttys: [true, true, false],
+            console_out: Default::default(),
+            console_write_limit: usize::MAX,
+            console_in: Vec::new(),
+            console_read_limit: usize::MAX,
+            sleeps: Vec::new(),
+            interrupt_sleep_after: None,
         }
     }
 }
@@ -157,5 +198,62 @@ impl Process for FakeProcess {
     }
     fn report(&mut self, event: Report) {
         self.reports.push(event);
+    }
+    fn mm(&mut self) -> (&mut AddressSpace, &mut dyn Backing) {
+        (&mut self.space, &mut self.backing)
+    }
+    fn futexes(&mut self) -> &mut FutexTable {
+        &mut self.futexes
+    }
+    fn wake(&mut self, threads: &[ThreadId]) {
+        self.woken.extend_from_slice(threads);
+    }
+    fn clear_child_tid(&self) -> UserAddr {
+        self.clear_child_tid.unwrap_or(UserAddr::NULL)
+    }
+    fn sleep_until(&mut self, deadline: Deadline) -> Result<(), Errno> {
+        self.sleeps.push(deadline);
+        match self.interrupt_sleep_after {
+            Some(ns) => {
+                self.tsc += ns * self.clock.tsc_hz / 1_000_000_000;
+                Err(Errno::EINTR)
+            }
+            None => {
+                self.tsc = self.tsc.max(self.clock.tsc_at(deadline));
+                Ok(())
+            }
+        }
+    }
+    fn fs_base(&self) -> u64 {
+        self.fs_base
+    }
+    fn set_fs_base(&mut self, base: u64) {
+        self.fs_base = base;
+    }
+    fn thread_name(&mut self) -> &mut [u8; 16] {
+        &mut self.name
+    }
+    fn exe_path(&self) -> &str {
+        &self.exe
+    }
+    fn is_terminal(&self, fd: i32) -> bool {
+        self.ttys[fd as usize]
+    }
+    fn console_write(&mut self, fd: i32, bytes: &[u8]) -> Result<usize, Errno> {
+        let n = bytes.len().min(self.console_write_limit);
+        self.console_out[fd as usize].extend_from_slice(&bytes[..n]);
+        Ok(n)
+    }
+    fn console_read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+        if fd != 0 {
+            return Err(Errno::EBADF);
+        }
+        let n = buf
+            .len()
+            .min(self.console_in.len())
+            .min(self.console_read_limit);
+        buf[..n].copy_from_slice(&self.console_in[..n]);
+        self.console_in.drain(..n);
+        Ok(n)
     }
 }

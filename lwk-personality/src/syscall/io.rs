@@ -1,0 +1,210 @@
+//! Reading and writing the standard descriptors, and their terminal
+//! ioctls.
+//!
+//! Descriptors 0–2 are the job's console: the seL4 side carries the bytes
+//! to the Linux side ([`Process::console_write`], [`Process::console_read`]).
+//! Other descriptors do not exist yet — nothing can open one — so they are
+//! `EBADF`; files arrive with I/O shipping. Bytes pass through a bounded
+//! buffer, so a large write is several console writes; a short one ends the
+//! call, and the application sees a partial write, as from a pipe.
+
+use super::args::{Args, UserAddr};
+use super::errno::Errno;
+use super::process::Process;
+use super::{read_words, SysResult};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Linux caps one read or write at this (`MAX_RW_COUNT`).
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+/// Bytes copied per console call.
+const CHUNK: usize = 64 << 10;
+/// Most iovecs per call (`UIO_MAXIOV`).
+const IOV_MAX: i32 = 1024;
+
+/// `TCGETS`: read the terminal's `struct termios`.
+const TCGETS: u32 = 0x5401;
+/// `TIOCGWINSZ`: read the terminal's window size.
+const TIOCGWINSZ: u32 = 0x5413;
+
+/// The kernel's `struct termios` (36 bytes on x86_64) of a fresh
+/// pseudo-terminal, which the Linux side's job terminal is: `ICRNL|IXON`,
+/// `OPOST|ONLCR`, `B38400|CS8|CREAD`, canonical mode with echo, and the
+/// default control characters (^C, ^\, DEL, ^U, ^D, …). The tests compare it
+/// with the host kernel's.
+pub const TERMIOS: [u8; 36] = {
+    let mut t = [0u8; 36];
+    let flags: [u32; 4] = [0x0500, 0x0005, 0x00bf, 0x8a3b];
+    let mut i = 0;
+    while i < 4 {
+        let b = flags[i].to_le_bytes();
+        t[4 * i] = b[0];
+        t[4 * i + 1] = b[1];
+        t[4 * i + 2] = b[2];
+        t[4 * i + 3] = b[3];
+        i += 1;
+    }
+    // c_line stays 0; c_cc follows.
+    let cc = *b"\x03\x1c\x7f\x15\x04\x00\x01\x00\x11\x13\x1a\x00\x12\x0f\x17\x16\x00";
+    let mut j = 0;
+    while j < cc.len() {
+        t[17 + j] = cc[j];
+        j += 1;
+    }
+    t
+};
+
+/// `struct winsize` reported for a terminal: 24 rows of 80 columns, the
+/// classic default (the Linux side does not forward the real size yet).
+pub const WINSIZE: [u16; 4] = [24, 80, 0, 0];
+
+/// `fd` if it is a standard descriptor, else `EBADF`.
+fn console(fd: i32) -> Result<i32, Errno> {
+    if (0..=2).contains(&fd) {
+        Ok(fd)
+    } else {
+        Err(Errno::EBADF)
+    }
+}
+
+/// What a call that moved `done` bytes before meeting `err` returns: the
+/// bytes if any, else the error (Linux's rule for partial transfers).
+fn partial(done: usize, err: Errno) -> Result<usize, Errno> {
+    if done > 0 {
+        Ok(done)
+    } else {
+        Err(err)
+    }
+}
+
+/// Writes `len` bytes from `buf` to console `fd`; stops at the first short
+/// write or fault.
+fn write_from(p: &mut dyn Process, fd: i32, buf: UserAddr, len: usize) -> Result<usize, Errno> {
+    let mut chunk = vec![0u8; len.min(CHUNK)];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(CHUNK);
+        let at = buf.offset(done as u64).ok_or(Errno::EFAULT)?;
+        if let Err(e) = p.copy_in(at, &mut chunk[..n]) {
+            return partial(done, e);
+        }
+        let written = match p.console_write(fd, &chunk[..n]) {
+            Ok(w) => w.min(n),
+            Err(e) => return partial(done, e),
+        };
+        done += written;
+        if written < n {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// One console read of up to `len` bytes (at most a chunk) into `buf`.
+fn read_into(p: &mut dyn Process, fd: i32, buf: UserAddr, len: usize) -> Result<usize, Errno> {
+    let mut chunk = vec![0u8; len.min(CHUNK)];
+    let n = p.console_read(fd, &mut chunk)?.min(chunk.len());
+    p.copy_out(buf, &chunk[..n])?;
+    Ok(n)
+}
+
+/// Implements Linux `write(2)` on fds 0–2; local.
+pub fn write(p: &mut dyn Process, args: Args) -> SysResult {
+    let fd = console(args.fd(0))?;
+    let len = args.len(2).min(MAX_RW_COUNT);
+    Ok(write_from(p, fd, args.ptr(1), len)? as u64)
+}
+
+/// Implements Linux `read(2)` on fds 0–2; local. One console read: short
+/// reads are normal, as from a terminal.
+pub fn read(p: &mut dyn Process, args: Args) -> SysResult {
+    let fd = console(args.fd(0))?;
+    let len = args.len(2).min(MAX_RW_COUNT);
+    if len == 0 {
+        return Ok(0);
+    }
+    Ok(read_into(p, fd, args.ptr(1), len)? as u64)
+}
+
+/// Reads and checks an iovec array: `EINVAL` for a bad count or a length
+/// beyond `ssize_t`; the total is capped at `MAX_RW_COUNT` as Linux does.
+fn iovecs(p: &mut dyn Process, at: UserAddr, count: i32) -> Result<Vec<(UserAddr, usize)>, Errno> {
+    if !(0..=IOV_MAX).contains(&count) {
+        return Err(Errno::EINVAL);
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    let mut budget = MAX_RW_COUNT;
+    for i in 0..count as u64 {
+        let [base, len] = read_words::<2>(p, at.offset(16 * i).ok_or(Errno::EFAULT)?)?;
+        if len > isize::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let len = (len as usize).min(budget);
+        budget -= len;
+        out.push((UserAddr(base), len));
+    }
+    Ok(out)
+}
+
+/// Implements Linux `writev(2)` on fds 0–2; local.
+pub fn writev(p: &mut dyn Process, args: Args) -> SysResult {
+    let fd = console(args.fd(0))?;
+    let mut done = 0;
+    for (base, len) in iovecs(p, args.ptr(1), args.int(2))? {
+        match write_from(p, fd, base, len) {
+            Ok(n) => {
+                done += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) => return Ok(partial(done, e)? as u64),
+        }
+    }
+    Ok(done as u64)
+}
+
+/// Implements Linux `readv(2)` on fds 0–2; local. Like Linux's loop over
+/// a file without vectored reads: the next buffer is read only if the
+/// previous one was filled.
+pub fn readv(p: &mut dyn Process, args: Args) -> SysResult {
+    let fd = console(args.fd(0))?;
+    let mut done = 0;
+    for (base, len) in iovecs(p, args.ptr(1), args.int(2))? {
+        let mut filled = 0;
+        while filled < len {
+            let want = (len - filled).min(CHUNK);
+            let at = base.offset(filled as u64).ok_or(Errno::EFAULT)?;
+            match read_into(p, fd, at, want) {
+                Ok(n) => {
+                    filled += n;
+                    if n < want {
+                        return Ok((done + filled) as u64);
+                    }
+                }
+                Err(e) => return Ok(partial(done + filled, e)? as u64),
+            }
+        }
+        done += filled;
+    }
+    Ok(done as u64)
+}
+
+/// Implements Linux `ioctl(2)` for fds 0–2; local: `TCGETS` and
+/// `TIOCGWINSZ` on a terminal, `ENOTTY` for everything else (as a terminal
+/// answers an unknown request, and as anything else answers these).
+pub fn ioctl(p: &mut dyn Process, args: Args) -> SysResult {
+    let fd = console(args.fd(0))?;
+    if !p.is_terminal(fd) {
+        return Err(Errno::ENOTTY.into());
+    }
+    match args.uint(1) {
+        TCGETS => p.copy_out(args.ptr(2), &TERMIOS)?,
+        TIOCGWINSZ => {
+            let bytes: Vec<u8> = WINSIZE.iter().flat_map(|v| v.to_le_bytes()).collect();
+            p.copy_out(args.ptr(2), &bytes)?
+        }
+        _ => return Err(Errno::ENOTTY.into()),
+    }
+    Ok(0)
+}
