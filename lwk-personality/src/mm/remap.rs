@@ -37,9 +37,7 @@ impl AddressSpace {
         let (Some(old_len), Some(new_len)) = (round(old_len), round(new_len)) else {
             return Err(MmError::Invalid);
         };
-        // A zero old length duplicates shared mappings on Linux; a job has
-        // none, and private ones are refused the same way.
-        if !small_aligned(old) || old_len == 0 || new_len == 0 {
+        if !small_aligned(old) || new_len == 0 {
             return Err(MmError::Invalid);
         }
         let old_end = old
@@ -59,6 +57,11 @@ impl AddressSpace {
         let vma = *self.vmas.find(old).ok_or(MmError::Fault)?;
         if old_end > vma.end {
             return Err(MmError::Fault);
+        }
+        // A zero old length duplicates shared mappings on Linux; a job has
+        // none, and private ones are refused the same way.
+        if old_len == 0 {
+            return Err(MmError::Invalid);
         }
         if let Remap::Fixed(dest) = how {
             let align = self.move_alignment(old..old_end, &vma)?;
