@@ -6,7 +6,9 @@ mod common;
 
 use common::fake::FakeProcess;
 use lwk_personality::syscall::time::Deadline;
-use lwk_personality::syscall::{nr, Args, Block, Dispatcher, Errno, SysError, SysResult, ThreadId, UserAddr};
+use lwk_personality::syscall::{
+    nr, Args, Block, Dispatcher, Errno, SysError, SysResult, ThreadId, UserAddr,
+};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const WAIT: u64 = libc::FUTEX_WAIT as u64;
@@ -47,7 +49,10 @@ fn process() -> FakeProcess {
 fn wait_blocks_and_wake_resumes() {
     let mut p = process();
     let word = at(0);
-    assert_eq!(call(&mut p, [word, WAIT | PRIVATE, 4, 0, 0, 0]), err(Errno::EAGAIN));
+    assert_eq!(
+        call(&mut p, [word, WAIT | PRIVATE, 4, 0, 0, 0]),
+        err(Errno::EAGAIN)
+    );
     assert_eq!(
         call(&mut p, [word, WAIT | PRIVATE, 5, 0, 0, 0]),
         Err(SysError::Block(Block {
@@ -79,18 +84,40 @@ fn timeouts_become_monotonic_deadlines() {
     // FUTEX_WAIT_BITSET: absolute, monotonic or realtime.
     p.write_u64s(128, &[3, 0]);
     let r = call(&mut p, [at(0), WAIT_BITSET, 5, at(128), 0, u32::MAX as u64]);
-    assert!(matches!(r, Err(SysError::Block(Block { deadline: Some(Deadline(3_000_000_000)), .. }))));
+    assert!(matches!(
+        r,
+        Err(SysError::Block(Block {
+            deadline: Some(Deadline(3_000_000_000)),
+            ..
+        }))
+    ));
     let boot = p.clock.realtime_at_boot_ns;
     p.write_u64s(128, &[boot / 1_000_000_000 + 2, 0]);
     let r = call(&mut p, [at(0), WAIT_BITSET | REALTIME, 5, at(128), 0, 1]);
-    assert!(matches!(r, Err(SysError::Block(Block { deadline: Some(Deadline(2_000_000_000)), .. }))));
+    assert!(matches!(
+        r,
+        Err(SysError::Block(Block {
+            deadline: Some(Deadline(2_000_000_000)),
+            ..
+        }))
+    ));
     assert_eq!(p.futexes.next_deadline(), Some(Deadline(2_000_000_000)));
     assert_eq!(p.futexes.expire(Deadline(2_000_000_000)), [ThreadId(101)]);
     // A deadline already past: ETIMEDOUT at once (after the value check).
     p.write_u64s(128, &[0, 5]);
-    assert_eq!(call(&mut p, [at(0), WAIT_BITSET, 5, at(128), 0, 1]), err(Errno::ETIMEDOUT));
-    assert_eq!(call(&mut p, [at(0), WAIT_BITSET, 4, at(128), 0, 1]), err(Errno::EAGAIN));
-    assert_eq!(call(&mut p, [at(0), WAIT, 5, 0x10, 0, 0]), err(Errno::EFAULT), "timeout unreadable");
+    assert_eq!(
+        call(&mut p, [at(0), WAIT_BITSET, 5, at(128), 0, 1]),
+        err(Errno::ETIMEDOUT)
+    );
+    assert_eq!(
+        call(&mut p, [at(0), WAIT_BITSET, 4, at(128), 0, 1]),
+        err(Errno::EAGAIN)
+    );
+    assert_eq!(
+        call(&mut p, [at(0), WAIT, 5, 0x10, 0, 0]),
+        err(Errno::EFAULT),
+        "timeout unreadable"
+    );
 }
 
 #[test]
@@ -102,7 +129,10 @@ fn bitsets_and_requeue() {
     }
     assert_eq!(call(&mut p, [a, WAKE_BITSET, 10, 0, 0, 0b10]), Ok(2));
     assert_eq!(p.woken, [ThreadId(2), ThreadId(3)]);
-    assert_eq!(call(&mut p, [a, WAKE_BITSET, 10, 0, 0, 0]), err(Errno::EINVAL));
+    assert_eq!(
+        call(&mut p, [a, WAKE_BITSET, 10, 0, 0, 0]),
+        err(Errno::EINVAL)
+    );
     for tid in 4..8 {
         p.futexes.wait(ThreadId(tid), a, u32::MAX, None);
     }
@@ -110,24 +140,40 @@ fn bitsets_and_requeue() {
     assert_eq!(call(&mut p, [a, REQUEUE, 1, 2, b, 0]), Ok(3));
     assert_eq!(p.woken.last(), Some(&ThreadId(1)));
     assert_eq!(call(&mut p, [b, WAKE, 10, 0, 0, 0]), Ok(2));
-    assert_eq!(call(&mut p, [a, CMP_REQUEUE, 0, 5, b, 4]), err(Errno::EAGAIN));
+    assert_eq!(
+        call(&mut p, [a, CMP_REQUEUE, 0, 5, b, 4]),
+        err(Errno::EAGAIN)
+    );
     assert_eq!(call(&mut p, [a, CMP_REQUEUE, 0, 5, b, 5]), Ok(2));
-    assert_eq!(call(&mut p, [a, CMP_REQUEUE, 1, 5, b + 2, 5]), err(Errno::EINVAL), "misaligned target");
+    assert_eq!(
+        call(&mut p, [a, CMP_REQUEUE, 1, 5, b + 2, 5]),
+        err(Errno::EINVAL),
+        "misaligned target"
+    );
     assert_eq!(p.futexes.len(), 2, "the two requeued to b");
 }
+
+/// A futex call to compare: (op, val, timeout: none / valid 1 µs / invalid,
+/// whether uaddr2 is the word too, val3, whether uaddr is misaligned).
+type Case = (u64, u64, Option<bool>, bool, u64, bool);
 
 /// Each case is answered by the host kernel first (futex word 5 in both),
 /// then by the table; the answers must be equal.
 #[test]
 fn immediate_answers_match_linux() {
     let host_word = AtomicU32::new(5);
-    let host_ts = libc::timespec { tv_sec: 0, tv_nsec: 1000 };
-    let host_bad = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000_000 };
+    let host_ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1000,
+    };
+    let host_bad = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000_000,
+    };
     let hw = host_word.as_ptr() as u64;
     let (hts, hbad) = (&host_ts as *const _ as u64, &host_bad as *const _ as u64);
-    // (op, val, timeout, uaddr2 offset or none, val3, misaligned)
     #[rustfmt::skip]
-    let cases: &[(u64, u64, Option<bool>, bool, u64, bool)] = &[
+    let cases: &[Case] = &[
         (WAIT, 4, None, false, 0, false),
         (WAIT, 5, None, false, 0, true),
         (WAIT, 5, Some(false), false, 0, false),
@@ -155,7 +201,17 @@ fn immediate_answers_match_linux() {
         let host_uaddr2 = if second { hw } else { 0 };
         // SAFETY: the pointers are valid; no case blocks (mismatch, bad
         // timeout, 1 µs timeout, or a non-waiting operation).
-        let host = unsafe { libc::syscall(libc::SYS_futex, hw + shift, op, val, host_ts_arg, host_uaddr2, val3) };
+        let host = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                hw + shift,
+                op,
+                val,
+                host_ts_arg,
+                host_uaddr2,
+                val3,
+            )
+        };
         let host = if host < 0 {
             Err(std::io::Error::last_os_error().raw_os_error().unwrap())
         } else {
@@ -168,12 +224,25 @@ fn immediate_answers_match_linux() {
             Some(true) => at(64),
             Some(false) => at(96),
         };
-        let ours = call(&mut p, [at(0) + shift, op, val, ts_arg, if second { at(0) } else { 0 }, val3]);
+        let ours = call(
+            &mut p,
+            [
+                at(0) + shift,
+                op,
+                val,
+                ts_arg,
+                if second { at(0) } else { 0 },
+                val3,
+            ],
+        );
         let ours = match ours {
             Ok(v) => Ok(v),
             Err(SysError::Errno(e)) => Err(e.code()),
             // Ours blocks until the seL4 side's timer expires the wait.
-            Err(SysError::Block(Block { thread, deadline: Some(d) })) => {
+            Err(SysError::Block(Block {
+                thread,
+                deadline: Some(d),
+            })) => {
                 assert_eq!(p.futexes.expire(d), [thread]);
                 Err(libc::ETIMEDOUT)
             }
@@ -185,8 +254,15 @@ fn immediate_answers_match_linux() {
     // Deliberately unsupported: WAKE_OP (glibc stopped using it in 2.25) and
     // priority-inheritance futexes.
     let mut p = process();
-    for op in [libc::FUTEX_WAKE_OP, libc::FUTEX_LOCK_PI, libc::FUTEX_UNLOCK_PI] {
-        assert_eq!(call(&mut p, [at(0), op as u64, 0, 0, at(0), 0]), err(Errno::ENOSYS));
+    for op in [
+        libc::FUTEX_WAKE_OP,
+        libc::FUTEX_LOCK_PI,
+        libc::FUTEX_UNLOCK_PI,
+    ] {
+        assert_eq!(
+            call(&mut p, [at(0), op as u64, 0, 0, at(0), 0]),
+            err(Errno::ENOSYS)
+        );
     }
 }
 
@@ -218,7 +294,10 @@ fn thread_exit_clears_and_wakes_the_joiner() {
     p.futexes.wait(ThreadId(2), tid_word.0, u32::MAX, None);
     assert_eq!(
         Dispatcher::new().dispatch(&mut p, nr::EXIT as u64, Args::new([7, 0, 0, 0, 0, 0])),
-        Err(SysError::Exit { status: 7, group: false })
+        Err(SysError::Exit {
+            status: 7,
+            group: false
+        })
     );
     assert_eq!(p.read(16, 4), [0; 4]);
     assert_eq!(p.woken, [ThreadId(1)], "one waiter, as Linux's mm_release");

@@ -34,7 +34,10 @@ fn mmap_anonymous() {
     assert_eq!(p.space.vmas().find(a).map(|v| v.kind), Some(VmaKind::Anon));
     let stack_flags = ANON | libc::MAP_STACK as u64 | libc::MAP_NORESERVE as u64;
     let s = mmap(&mut p, 0, 8 << 20, RW, stack_flags).unwrap();
-    assert_eq!(p.space.vmas().find(s).map(|v| v.kind), Some(VmaKind::ThreadStack));
+    assert_eq!(
+        p.space.vmas().find(s).map(|v| v.kind),
+        Some(VmaKind::ThreadStack)
+    );
     // Shared anonymous memory is private memory in a job that never forks.
     let shared = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
     assert!(mmap(&mut p, 0, K4, RW, shared).is_ok());
@@ -45,7 +48,11 @@ fn mmap_anonymous() {
     let fixed = ANON | libc::MAP_FIXED_NOREPLACE as u64;
     assert_eq!(mmap(&mut p, a, K4, RW, fixed), err(Errno::EEXIST));
     assert_eq!(
-        call(&mut p, nr::MMAP, [0, K4, RW, libc::MAP_PRIVATE as u64, 3, 0]),
+        call(
+            &mut p,
+            nr::MMAP,
+            [0, K4, RW, libc::MAP_PRIVATE as u64, 3, 0]
+        ),
         err(Errno::ENODEV),
         "file mappings wait for the Linux VM"
     );
@@ -59,8 +66,14 @@ fn brk_through_the_table() {
     let plan = elf::parse(&common::mini_elf()).unwrap();
     p.space.load_image(&mut p.backing, &plan).unwrap();
     let start = call(&mut p, nr::BRK, [0; 6]).unwrap();
-    assert_eq!(call(&mut p, nr::BRK, [start + 12345, 0, 0, 0, 0, 0]), Ok(start + 12345));
-    assert_eq!(call(&mut p, nr::BRK, [1 << 50, 0, 0, 0, 0, 0]), Ok(start + 12345));
+    assert_eq!(
+        call(&mut p, nr::BRK, [start + 12345, 0, 0, 0, 0, 0]),
+        Ok(start + 12345)
+    );
+    assert_eq!(
+        call(&mut p, nr::BRK, [1 << 50, 0, 0, 0, 0, 0]),
+        Ok(start + 12345)
+    );
     p.backing.check_matches(&p.space);
 }
 
@@ -69,28 +82,91 @@ fn munmap_mprotect_mremap_madvise() {
     let mut p = FakeProcess::default();
     let a = mmap(&mut p, 0, 4 * K4, RW, ANON).unwrap();
     let prot_sem = 0x8;
-    assert_eq!(call(&mut p, nr::MPROTECT, [a, K4, 1 | prot_sem, 0, 0, 0]), Ok(0));
-    assert_eq!(call(&mut p, nr::MPROTECT, [a, 5 * K4, 1, 0, 0, 0]), err(Errno::ENOMEM));
     assert_eq!(
-        call(&mut p, nr::MPROTECT, [a, K4, libc::PROT_GROWSDOWN as u64 | 1, 0, 0, 0]),
+        call(&mut p, nr::MPROTECT, [a, K4, 1 | prot_sem, 0, 0, 0]),
+        Ok(0)
+    );
+    assert_eq!(
+        call(&mut p, nr::MPROTECT, [a, 5 * K4, 1, 0, 0, 0]),
+        err(Errno::ENOMEM)
+    );
+    assert_eq!(
+        call(
+            &mut p,
+            nr::MPROTECT,
+            [a, K4, libc::PROT_GROWSDOWN as u64 | 1, 0, 0, 0]
+        ),
         err(Errno::EINVAL)
     );
     p.backing.store(a + K4, 9);
-    assert_eq!(call(&mut p, nr::MADVISE, [a, 4 * K4, libc::MADV_DONTNEED as u64, 0, 0, 0]), Ok(0));
+    assert_eq!(
+        call(
+            &mut p,
+            nr::MADVISE,
+            [a, 4 * K4, libc::MADV_DONTNEED as u64, 0, 0, 0]
+        ),
+        Ok(0)
+    );
     assert_eq!(p.backing.load(a + K4), Some(0));
-    assert_eq!(call(&mut p, nr::MADVISE, [a, K4, libc::MADV_FREE as u64, 0, 0, 0]), Ok(0));
-    assert_eq!(call(&mut p, nr::MADVISE, [a, K4, libc::MADV_HUGEPAGE as u64, 0, 0, 0]), Ok(0));
-    assert_eq!(call(&mut p, nr::MADVISE, [a, 8 * K4, libc::MADV_WILLNEED as u64, 0, 0, 0]), err(Errno::ENOMEM));
-    assert_eq!(call(&mut p, nr::MADVISE, [a, K4, libc::MADV_HWPOISON as u64, 0, 0, 0]), err(Errno::EPERM));
-    assert_eq!(call(&mut p, nr::MADVISE, [a, K4, libc::MADV_REMOVE as u64, 0, 0, 0]), err(Errno::EINVAL));
-    assert_eq!(call(&mut p, nr::MREMAP, [a, 4 * K4, 3 * M2, 1, 0, 0]), err(Errno::EFAULT), "two mappings");
+    assert_eq!(
+        call(
+            &mut p,
+            nr::MADVISE,
+            [a, K4, libc::MADV_FREE as u64, 0, 0, 0]
+        ),
+        Ok(0)
+    );
+    assert_eq!(
+        call(
+            &mut p,
+            nr::MADVISE,
+            [a, K4, libc::MADV_HUGEPAGE as u64, 0, 0, 0]
+        ),
+        Ok(0)
+    );
+    assert_eq!(
+        call(
+            &mut p,
+            nr::MADVISE,
+            [a, 8 * K4, libc::MADV_WILLNEED as u64, 0, 0, 0]
+        ),
+        err(Errno::ENOMEM)
+    );
+    assert_eq!(
+        call(
+            &mut p,
+            nr::MADVISE,
+            [a, K4, libc::MADV_HWPOISON as u64, 0, 0, 0]
+        ),
+        err(Errno::EPERM)
+    );
+    assert_eq!(
+        call(
+            &mut p,
+            nr::MADVISE,
+            [a, K4, libc::MADV_REMOVE as u64, 0, 0, 0]
+        ),
+        err(Errno::EINVAL)
+    );
+    assert_eq!(
+        call(&mut p, nr::MREMAP, [a, 4 * K4, 3 * M2, 1, 0, 0]),
+        err(Errno::EFAULT),
+        "two mappings"
+    );
     assert_eq!(call(&mut p, nr::MPROTECT, [a, K4, RW, 0, 0, 0]), Ok(0));
     let moved = call(&mut p, nr::MREMAP, [a, 4 * K4, 3 * M2, 1, 0, 0]).unwrap();
     assert_eq!(moved, a, "room to grow in place");
     let dontunmap = 1 | 4;
-    assert_eq!(call(&mut p, nr::MREMAP, [a, K4, K4, dontunmap, 0, 0]), err(Errno::EINVAL));
+    assert_eq!(
+        call(&mut p, nr::MREMAP, [a, K4, K4, dontunmap, 0, 0]),
+        err(Errno::EINVAL)
+    );
     assert_eq!(call(&mut p, nr::MUNMAP, [a, 3 * M2, 0, 0, 0, 0]), Ok(0));
-    assert_eq!(call(&mut p, nr::MUNMAP, [a, 3 * M2, 0, 0, 0, 0]), Ok(0), "unmapping nothing is fine");
+    assert_eq!(
+        call(&mut p, nr::MUNMAP, [a, 3 * M2, 0, 0, 0, 0]),
+        Ok(0),
+        "unmapping nothing is fine"
+    );
     assert_eq!(p.space.pages().len(), 0);
     p.backing.check_matches(&p.space);
 }
@@ -99,14 +175,20 @@ fn munmap_mprotect_mremap_madvise() {
 fn exhaustion_and_backing_failures() {
     let mut p = FakeProcess::default();
     let pool = p.backing.free_count(PageSize::Large2M) as u64;
-    assert_eq!(mmap(&mut p, 0, (pool + 1) * M2, RW, ANON), err(Errno::ENOMEM));
+    assert_eq!(
+        mmap(&mut p, 0, (pool + 1) * M2, RW, ANON),
+        err(Errno::ENOMEM)
+    );
     assert_eq!(p.backing.free_count(PageSize::Large2M) as u64, pool);
     assert_eq!(
         SysError::from(MmError::Backing(MapFail::Refused)),
         SysError::Kill(JobFault::Mapping(MapFail::Refused)),
         "a refused change to an existing mapping ends the job"
     );
-    assert_eq!(SysError::from(MmError::Denied), SysError::Errno(Errno::EPERM));
+    assert_eq!(
+        SysError::from(MmError::Denied),
+        SysError::Errno(Errno::EPERM)
+    );
 }
 
 /// Argument errors that do not depend on what is mapped, each answered
@@ -122,8 +204,21 @@ fn argument_errors_match_linux() {
         (nr::MMAP, [0, K4, RW, ANON, NO_FD, 5]),
         (nr::MMAP, [0, K4, RW, libc::MAP_PRIVATE as u64, NO_FD, 0]),
         (nr::MMAP, [0, u64::MAX - 4095, RW, ANON, NO_FD, 0]),
-        (nr::MMAP, [0x1000_0001, K4, RW, ANON | libc::MAP_FIXED as u64, NO_FD, 0]),
-        (nr::MMAP, [(1 << 47) - K4, 2 * K4, RW, ANON | libc::MAP_FIXED as u64, NO_FD, 0]),
+        (
+            nr::MMAP,
+            [0x1000_0001, K4, RW, ANON | libc::MAP_FIXED as u64, NO_FD, 0],
+        ),
+        (
+            nr::MMAP,
+            [
+                (1 << 47) - K4,
+                2 * K4,
+                RW,
+                ANON | libc::MAP_FIXED as u64,
+                NO_FD,
+                0,
+            ],
+        ),
         (nr::MPROTECT, [free + 1, K4, 1, 0, 0, 0]),
         (nr::MPROTECT, [free, K4, 0x100, 0, 0, 0]),
         (nr::MUNMAP, [free, 0, 0, 0, 0, 0]),
@@ -136,14 +231,26 @@ fn argument_errors_match_linux() {
         (nr::MREMAP, [free, K4, K4, 0x80, 0, 0]),
         (nr::MREMAP, [free + 1, K4, K4, 1, 0, 0]),
         (nr::MADVISE, [free, K4, 999, 0, 0, 0]),
-        (nr::MADVISE, [free + 1, K4, libc::MADV_DONTNEED as u64, 0, 0, 0]),
+        (
+            nr::MADVISE,
+            [free + 1, K4, libc::MADV_DONTNEED as u64, 0, 0, 0],
+        ),
         (nr::MADVISE, [free, K4, libc::MADV_DONTNEED as u64, 0, 0, 0]),
     ];
     for &(n, args) in cases {
         // SAFETY: every case fails on the host before touching memory.
-        let host = unsafe { libc::syscall(n as i64, args[0], args[1], args[2], args[3], args[4], args[5]) };
+        let host = unsafe {
+            libc::syscall(
+                n as i64, args[0], args[1], args[2], args[3], args[4], args[5],
+            )
+        };
         let errno = std::io::Error::last_os_error().raw_os_error().unwrap();
-        assert_eq!(host, -1, "{} {args:x?} succeeded on the host", nr::name(n).unwrap());
+        assert_eq!(
+            host,
+            -1,
+            "{} {args:x?} succeeded on the host",
+            nr::name(n).unwrap()
+        );
         let mut p = FakeProcess::default();
         let ours = call(&mut p, n, args);
         assert_eq!(

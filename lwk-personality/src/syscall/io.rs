@@ -77,22 +77,49 @@ fn partial(done: usize, err: Errno) -> Result<usize, Errno> {
     }
 }
 
+/// Copies into `buf` page by page from `at` and returns how many bytes
+/// were readable: a buffer that runs into unmapped memory is written up to
+/// the fault, as Linux does.
+fn readable_prefix(p: &mut dyn Process, at: UserAddr, buf: &mut [u8]) -> usize {
+    const PAGE: u64 = 4096;
+    let mut done = 0;
+    while done < buf.len() {
+        let Some(here) = at.offset(done as u64) else {
+            break;
+        };
+        let n = ((PAGE - here.0 % PAGE) as usize).min(buf.len() - done);
+        if p.copy_in(here, &mut buf[done..done + n]).is_err() {
+            break;
+        }
+        done += n;
+    }
+    done
+}
+
 /// Writes `len` bytes from `buf` to console `fd`; stops at the first short
 /// write or fault.
 fn write_from(p: &mut dyn Process, fd: i32, buf: UserAddr, len: usize) -> Result<usize, Errno> {
     let mut chunk = vec![0u8; len.min(CHUNK)];
     let mut done = 0;
     while done < len {
-        let n = (len - done).min(CHUNK);
+        let mut n = (len - done).min(CHUNK);
         let at = buf.offset(done as u64).ok_or(Errno::EFAULT)?;
+        let mut fault = None;
         if let Err(e) = p.copy_in(at, &mut chunk[..n]) {
-            return partial(done, e);
+            n = readable_prefix(p, at, &mut chunk[..n]);
+            fault = Some(e);
+            if n == 0 {
+                return partial(done, e);
+            }
         }
         let written = match p.console_write(fd, &chunk[..n]) {
             Ok(w) => w.min(n),
             Err(e) => return partial(done, e),
         };
         done += written;
+        if let Some(e) = fault {
+            return partial(done, e);
+        }
         if written < n {
             break;
         }
