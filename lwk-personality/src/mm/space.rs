@@ -127,7 +127,7 @@ impl AddressSpace {
 
     /// Backs and maps the image of `plan`: every page of every segment,
     /// zeroed (the caller then copies the file bytes in with
-    /// [`Access::Loader`]), with each page's rights the union of the
+    /// [`super::Access::Loader`]), with each page's rights the union of the
     /// segments on it. 2 MiB pages where a whole aligned 2 MiB has one set
     /// of rights, 4 KiB pages elsewhere. Sets the break after the image.
     pub fn load_image(&mut self, b: &mut dyn Backing, plan: &LoadPlan) -> Result<(), MmError> {

@@ -1,4 +1,4 @@
-//! `futex(2)`: the Linux ABI over the process's [`FutexTable`].
+//! `futex(2)`: the Linux ABI over the process's [`crate::futex::FutexTable`].
 //!
 //! A wait compares the futex word (read through the process) and enqueues
 //! the caller, returning [`SysError::Block`]: the seL4 side leaves the

@@ -188,7 +188,9 @@ pub trait Process {
     // Memory.
 
     /// The address space and the frames behind it, as two borrows so that
-    /// the memory manager updates its books and the VSpace in one call.
+    /// the memory manager updates its books and the VSpace in one call. The
+    /// process's threads share one address space: the implementation
+    /// serialises memory calls across cores (one lock per process).
     fn mm(&mut self) -> (&mut AddressSpace, &mut dyn Backing);
 
     // Threads, futexes, sleeping.
