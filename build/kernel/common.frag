@@ -13,3 +13,7 @@ CONFIG_XAPIC=y
 CONFIG_HUGE_PAGE=y
 # No VT-x under TCG: boot fails with it.
 # CONFIG_VTX is not set
+# A 2^16-slot root CNode: the root task's image frames (its heap describes
+# the whole system), one cap per pool frame (1000+ for a 2 GiB guest) and
+# the personality's objects all live there; 2^12 is too small.
+CONFIG_ROOT_CNODE_SIZE_BITS=16

@@ -10,6 +10,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
+mod capdl_out;
 mod carve;
 mod image;
 mod ivshmem;
@@ -194,6 +195,11 @@ fn main(bi: &BootInfo<'static>) -> Result<Never, RootTaskError> {
     );
     rec.print_summary();
     rec.print_listing();
+    // A spec that cannot be built is a bug in the record, reported for the
+    // verifier; the system is already running and stays up.
+    if let Err(e) = capdl_out::print(&rec) {
+        println!("CAPDL-ERROR {e}");
+    }
     let elapsed_us = (sel4_root_task::time::rdtsc() - start) / sel4_root_task::time::tsc_mhz();
     println!(
         "ROOT-TASK-OK nodes={nodes} pci_devices={} pool_mib={} boot_work_us={elapsed_us}",

@@ -9,7 +9,7 @@
 use crate::carve::{Carved, PoolRun};
 use crate::image::{self, fill_frame};
 use crate::ivshmem::Window;
-use crate::record::Record;
+use crate::record::{Record, TcbRec};
 use crate::{Context, RootTaskError};
 use alloc::vec::Vec;
 use lwk_handoff::{
@@ -175,7 +175,8 @@ pub fn build(
         let htcb: Cap<Tcb> = alloc.create(ObjectType::Tcb, sizes::TCB_BITS as u8, rec)?;
         let ep: Cap<Endpoint> =
             alloc.create(ObjectType::Endpoint, sizes::ENDPOINT_BITS as u8, rec)?;
-        rec.name(htcb.bits(), HANDLER_NAMES[i]);
+        // capDL role convention: `handler_<core>`.
+        rec.name(htcb.bits(), HANDLER_NAMES[node as usize]);
         let ipc = IPC_BUFFER_VADDR + 4096 * (1 + i as Word);
         let frame = ipc_buffer(vs, ipc, alloc, rec)?;
         htcb.tcb_configure(
@@ -190,6 +191,18 @@ pub fn build(
         )
         .context("TCB_Configure (handler)")?;
         sel4::set_affinity(htcb, node).context("TCB_SetAffinity (handler)")?;
+        rec.tcbs.push(TcbRec {
+            tcb: htcb.bits(),
+            cnode: cnode.bits(),
+            guard_bits: DEPTH - CNODE_BITS,
+            pml4: pml4.bits(),
+            ipc_frame: frame.bits(),
+            ipc_vaddr: ipc,
+            ip: 0,
+            prio: HANDLER_PRIO,
+            max_prio: HANDLER_PRIO,
+            node: node as u32,
+        });
         let tcb_slot = pc.append(rec, htcb.bits(), CapRights::all())?;
         let ep_slot = pc.append(rec, ep.bits(), CapRights::all())?;
         h.handlers[i] = Handler {
@@ -261,6 +274,18 @@ pub fn build(
     )
     .context("TCB_Configure (personality)")?;
     sel4::set_affinity(tcb, 0).context("TCB_SetAffinity (personality)")?;
+    rec.tcbs.push(TcbRec {
+        tcb: tcb.bits(),
+        cnode: cnode.bits(),
+        guard_bits: DEPTH - CNODE_BITS,
+        pml4: pml4.bits(),
+        ipc_frame: ipc_frame.bits(),
+        ipc_vaddr: IPC_BUFFER_VADDR,
+        ip: loaded.entry,
+        prio: CONTROL_PRIO,
+        max_prio: 255,
+        node: 0,
+    });
     let regs = UserContext {
         rip: loaded.entry,
         rdi: HANDOFF_VADDR,

@@ -43,8 +43,27 @@ pub struct MappingRec {
     pub rights: CapRights,
 }
 
+/// A thread the root task configured.
+#[derive(Debug, Clone, Copy)]
+pub struct TcbRec {
+    pub tcb: Word,
+    pub cnode: Word,
+    pub guard_bits: u8,
+    pub pml4: Word,
+    pub ipc_frame: Word,
+    pub ipc_vaddr: Word,
+    /// Initial instruction pointer (0: set later by the personality).
+    pub ip: Word,
+    pub prio: u8,
+    pub max_prio: u8,
+    pub node: u32,
+}
+
 #[derive(Default)]
 pub struct Record {
+    /// Paging structures as mapped: (PML4 slot, table slot, vaddr).
+    pub tables: Vec<(Word, Word, Word)>,
+    pub tcbs: Vec<TcbRec>,
     pub objects: Vec<ObjectRec>,
     pub caps: Vec<CapRec>,
     pub mappings: Vec<MappingRec>,
@@ -60,6 +79,9 @@ impl ObjectSink for Record {
             size_bits: o.size_bits,
             paddr: o.paddr,
         });
+    }
+    fn table_mapped(&mut self, pml4: Word, table: Word, vaddr: Word) {
+        self.tables.push((pml4, table, vaddr));
     }
 }
 

@@ -1,13 +1,19 @@
 //! `Process` for the syscall table, over a running job: memory through the
-//! direct map, the TSC, identities and bookkeeping.
+//! memory manager and the personality's views of the job's frames, the TSC,
+//! identities, the job channel, and bookkeeping.
 
 use crate::job::Job;
+use lwk_personality::futex::FutexTable;
+use lwk_personality::mm::{Access, AddressSpace, Backing};
 use lwk_personality::syscall::process::{CpuSet, Credentials, Ids, Report, Rlimits};
 use lwk_personality::syscall::signal::SignalState;
-use lwk_personality::syscall::time::TscClock;
-use lwk_personality::syscall::{Errno, Process, UserAddr};
+use lwk_personality::syscall::time::{Deadline, TscClock};
+use lwk_personality::syscall::{Errno, Process, ThreadId, UserAddr};
 use sel4::UserContext;
 use sel4_root_task::println;
+
+/// How long a read of stdin may wait for its first byte.
+const STDIN_TIMEOUT_MS: u64 = 600_000;
 
 /// The calling thread of a job, at a system call.
 pub struct Ctx<'a> {
@@ -15,35 +21,50 @@ pub struct Ctx<'a> {
     pub regs: &'a mut UserContext,
 }
 
+/// Copies between a job's memory and the personality, run by run.
+pub fn copy_user(
+    job: &Job,
+    addr: u64,
+    len: usize,
+    access: Access,
+    mut f: impl FnMut(*mut u8, usize, usize),
+) -> Result<(), Errno> {
+    let runs = job.mm.phys_runs(addr, len as u64, access)?;
+    let mut done = 0usize;
+    for (paddr, n) in runs {
+        f(job.backing.view(paddr) as *mut u8, done, n as usize);
+        done += n as usize;
+    }
+    if done == len {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
 impl Process for Ctx<'_> {
     fn copy_in(&mut self, addr: UserAddr, buf: &mut [u8]) -> Result<(), Errno> {
         let dst = buf.as_mut_ptr();
-        self.job
-            .space
-            .mem
-            .copy(addr.0, buf.len(), false, |src, off, n| {
-                // SAFETY: `src` is a direct-map address with `n` bytes of a
-                // job frame; `dst + off` is inside `buf`.
-                unsafe { core::ptr::copy_nonoverlapping(src, dst.add(off), n) }
-            })
-            .ok_or(Errno::EFAULT)
+        copy_user(self.job, addr.0, buf.len(), Access::Read, |src, off, n| {
+            // SAFETY: `src` is the personality's view of `n` checked bytes of
+            // a job frame; `dst + off .. + n` is inside `buf`.
+            unsafe { core::ptr::copy_nonoverlapping(src, dst.add(off), n) }
+        })
     }
 
     fn copy_out(&mut self, addr: UserAddr, bytes: &[u8]) -> Result<(), Errno> {
-        // Nothing is written on failure: check the whole range first.
-        self.job
-            .space
-            .mem
-            .copy(addr.0, bytes.len(), true, |_, _, _| {})
-            .ok_or(Errno::EFAULT)?;
-        self.job
-            .space
-            .mem
-            .copy(addr.0, bytes.len(), true, |dst, off, n| {
+        // `phys_runs` checks the whole range first: nothing is written on
+        // failure.
+        copy_user(
+            self.job,
+            addr.0,
+            bytes.len(),
+            Access::Write,
+            |dst, off, n| {
                 // SAFETY: as in copy_in, the other way round.
                 unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr().add(off), dst, n) }
-            });
-        Ok(())
+            },
+        )
     }
 
     fn ids(&self) -> Ids {
@@ -123,5 +144,81 @@ impl Process for Ctx<'_> {
 
     fn report(&mut self, event: Report) {
         println!("job {}: {event}", self.job.id);
+    }
+
+    fn mm(&mut self) -> (&mut AddressSpace, &mut dyn Backing) {
+        (&mut self.job.mm, &mut self.job.backing)
+    }
+
+    fn futexes(&mut self) -> &mut FutexTable {
+        &mut self.job.futexes
+    }
+
+    /// One thread per job so far: nobody else can be waiting.
+    fn wake(&mut self, _threads: &[ThreadId]) {}
+
+    fn clear_child_tid(&self) -> UserAddr {
+        UserAddr(self.job.clear_child_tid)
+    }
+
+    /// The core is the thread's alone: wait on it (the handler runs on the
+    /// same core while the thread is stopped at the trap).
+    fn sleep_until(&mut self, deadline: Deadline) -> Result<(), Errno> {
+        let tsc = self.job.clock.tsc_at(deadline);
+        while sel4_root_task::time::rdtsc() < tsc {
+            core::hint::spin_loop();
+        }
+        Ok(())
+    }
+
+    fn fs_base(&self) -> u64 {
+        self.regs.tls_base
+    }
+
+    fn set_fs_base(&mut self, base: u64) {
+        self.regs.tls_base = base;
+    }
+
+    fn thread_name(&mut self) -> &mut [u8; 16] {
+        &mut self.job.name
+    }
+
+    fn exe_path(&self) -> &str {
+        &self.job.path
+    }
+
+    fn is_terminal(&self, fd: i32) -> bool {
+        (0..3).contains(&fd) && self.job.tty[fd as usize]
+    }
+
+    fn console_write(&mut self, fd: i32, bytes: &[u8]) -> Result<usize, Errno> {
+        let kind = if fd == 2 {
+            crate::jobchan::STDERR
+        } else {
+            crate::jobchan::STDOUT
+        };
+        match &self.job.channel {
+            Some(ch) => ch.send(kind, bytes),
+            None => println!(
+                "job {} fd {fd}: {}",
+                self.job.id,
+                core::str::from_utf8(bytes).unwrap_or("<binary>")
+            ),
+        }
+        Ok(bytes.len())
+    }
+
+    fn console_read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+        if fd != 0 {
+            return Err(Errno::EBADF);
+        }
+        let Some(ch) = &self.job.channel else {
+            return Ok(0);
+        };
+        let deadline = sel4_root_task::time::Deadline::after_ms(STDIN_TIMEOUT_MS);
+        self.job
+            .stdin
+            .read(ch, buf, &deadline)
+            .map_err(|()| Errno::EIO)
     }
 }

@@ -35,6 +35,8 @@ pub enum PersonalityError {
     Elf(lwk_personality::loader::elf::ElfError),
     /// The initial stack could not be built.
     Stack(lwk_personality::loader::stack::StackError),
+    /// The memory manager refused the image or stack.
+    Mm(lwk_personality::mm::MmError),
 }
 
 impl core::fmt::Display for PersonalityError {
@@ -64,6 +66,7 @@ impl core::fmt::Display for PersonalityError {
             PersonalityError::Pack(e) => write!(f, "{e}"),
             PersonalityError::Elf(e) => write!(f, "{e}"),
             PersonalityError::Stack(e) => write!(f, "initial stack: {e:?}"),
+            PersonalityError::Mm(e) => write!(f, "memory: {e:?}"),
         }
     }
 }

@@ -8,12 +8,15 @@
 //! control thread does again.
 
 use crate::app::AppSpace;
-use crate::jobchan::JobChannel;
-use alloc::vec::Vec;
+use crate::backing::JobBacking;
+use crate::jobchan::{JobChannel, StdinReader};
+use alloc::string::String;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use lwk_handoff::MAX_NODES;
+use lwk_personality::futex::FutexTable;
 use lwk_personality::loader::rewrite::RewriteReport;
+use lwk_personality::mm::AddressSpace;
 use lwk_personality::syscall::process::Rlimits;
 use lwk_personality::syscall::signal::SignalState;
 use lwk_personality::syscall::time::TscClock;
@@ -32,35 +35,31 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
-    /// The status a shell reports: the exit code, or 128 + signal.
-    pub fn shell_status(&self) -> i32 {
-        match self {
-            Outcome::Exited(s) => s & 0xff,
-            Outcome::Signaled { signal, .. } => 128 + signal,
-        }
-    }
-}
-
 /// Everything a handler needs to serve a job.
 pub struct Job {
     pub id: u64,
-    pub path: Vec<u8>,
+    /// The executable's path (`/proc/self/exe`, `AT_EXECFN`, reports).
+    pub path: String,
     pub node: u64,
     pub space: AppSpace,
+    pub mm: AddressSpace,
+    pub backing: JobBacking,
     pub rewrite: RewriteReport,
     pub dispatcher: Dispatcher,
     pub signals: SignalState,
     pub rlimits: Rlimits,
+    pub futexes: FutexTable,
     pub clock: TscClock,
     pub start_tsc: u64,
     pub channel: Option<JobChannel>,
+    pub stdin: StdinReader,
     /// fds 0–2 are terminals (as the launching command's were).
     pub tty: [bool; 3],
     pub syscalls: u64,
     pub outcome: Option<Outcome>,
     pub clear_child_tid: u64,
     pub robust_list: u64,
+    pub name: [u8; 16],
     pub rng: u64,
 }
 

@@ -90,3 +90,59 @@ impl JobChannel {
         self.port.io_port_in8(BASE as u16).ok()
     }
 }
+
+/// The program's stdin, read from framed input on COM2.
+#[derive(Default)]
+pub struct StdinReader {
+    /// Bytes of the current frame still to deliver.
+    left: usize,
+    eof: bool,
+}
+
+impl StdinReader {
+    /// Reads up to `buf.len()` bytes, waiting (bounded by `deadline`) for
+    /// the first one; `Ok(0)` at end of file; `Err(())` on timeout.
+    pub fn read(
+        &mut self,
+        ch: &JobChannel,
+        buf: &mut [u8],
+        deadline: &sel4_root_task::time::Deadline,
+    ) -> Result<usize, ()> {
+        let get = |d: &sel4_root_task::time::Deadline| -> Result<u8, ()> {
+            loop {
+                if let Some(b) = ch.try_get() {
+                    return Ok(b);
+                }
+                if d.expired() {
+                    return Err(());
+                }
+                core::hint::spin_loop();
+            }
+        };
+        while self.left == 0 {
+            if self.eof || buf.is_empty() {
+                return Ok(0);
+            }
+            let kind = get(deadline)?;
+            let len = u16::from_le_bytes([get(deadline)?, get(deadline)?]) as usize;
+            if kind != STDOUT {
+                // Not stdin data (kind 1 is shared with stdout's number): skip.
+                for _ in 0..len {
+                    get(deadline)?;
+                }
+                continue;
+            }
+            if len == 0 {
+                self.eof = true;
+                return Ok(0);
+            }
+            self.left = len;
+        }
+        let n = buf.len().min(self.left);
+        for b in &mut buf[..n] {
+            *b = get(deadline)?;
+        }
+        self.left -= n;
+        Ok(n)
+    }
+}

@@ -7,17 +7,22 @@
 //! node's handler and start it; wait (bounded) for it to end; print one
 //! machine-readable line with its exit status or signal; tear it down.
 
-use crate::app::{self, AppSpace, STACK_SIZE, STACK_TOP};
+use crate::app;
+use crate::backing::{JobBacking, Resources};
+use crate::ctx::copy_user;
 use crate::fwcfg::{FwCfg, FwCfgError};
 use crate::job::{Job, JobCell, Outcome, SLOTS};
 use crate::jobchan::JobChannel;
+use crate::jobchan::StdinReader;
 use crate::pool::Pool;
 use crate::PersonalityError;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use lwk_handoff::{slots, Handoff};
+use lwk_personality::futex::FutexTable;
 use lwk_personality::loader::{elf, rewrite, stack};
+use lwk_personality::mm::{Access, AddressSpace, Layout};
 use lwk_personality::syscall::process::Rlimits;
 use lwk_personality::syscall::time::TscClock;
 use lwk_personality::syscall::Dispatcher;
@@ -88,12 +93,18 @@ pub fn run_standalone(
     );
 
     let (first, end) = alloc.split_slots(JOB_SLOTS)?;
-    let mut jobs = ObjectAllocator::new(
+    let jobs = ObjectAllocator::new(
         Cap::from_bits(slots::CNODE),
         first,
         end,
         alloc.take_unused_regions(),
     );
+    // The pool and the job allocator are lent to each job for its run.
+    let mut res = Some(Resources {
+        pool: core::mem::replace(pool, Pool::empty()),
+        jobs,
+        jobs_first_slot: first,
+    });
     let channel = JobChannel::new(Cap::from_bits(slots::JOB_PORT));
     let clock = TscClock {
         tsc_hz: h.tsc_mhz * 1_000_000,
@@ -105,7 +116,10 @@ pub fn run_standalone(
         let file = &mut pack[spec.exe_at..spec.exe_at + spec.exe_len];
         let path = String::from_utf8_lossy(&spec.path);
         channel.send(crate::jobchan::START, &spec.path);
-        let outcome = match run_one(h, id, spec, file, clock, &channel, pool, &mut jobs, first) {
+        let r = res.take().ok_or(PersonalityError::PoolExhausted)?;
+        let (outcome, back) = run_one(h, id, spec, file, clock, r);
+        res = Some(back);
+        let outcome = match outcome {
             Ok((o, syscalls, sites)) => {
                 match o {
                     Outcome::Exited(s) => {
@@ -128,6 +142,9 @@ pub fn run_standalone(
         };
         channel.exit(status, signal);
     }
+    if let Some(r) = res {
+        *pool = r.pool;
+    }
     for f in frames {
         pool.release(f);
     }
@@ -135,45 +152,50 @@ pub fn run_standalone(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs one job with the lent resources; always gives them back.
 fn run_one(
     h: &Handoff,
     id: u64,
     spec: &Spec,
     file: &mut [u8],
     clock: TscClock,
-    channel: &JobChannel,
-    pool: &mut Pool,
-    jobs: &mut ObjectAllocator,
-    jobs_first: u64,
-) -> Result<(Outcome, u64, usize), PersonalityError> {
-    let plan = elf::parse(file).map_err(PersonalityError::Elf)?;
-    let report =
-        rewrite::rewrite_image(file, &plan).map_err(|_| PersonalityError::ImageOutsideJob)?;
+    mut res: Resources,
+) -> (Result<(Outcome, u64, usize), PersonalityError>, Resources) {
+    let plan = match elf::parse(file) {
+        Ok(p) => p,
+        Err(e) => return (Err(PersonalityError::Elf(e)), res),
+    };
+    let report = match rewrite::rewrite_image(file, &plan) {
+        Ok(r) => r,
+        Err(_) => return (Err(PersonalityError::ImageOutsideJob), res),
+    };
     let sites = report.count();
     let handler = h.handlers()[0];
-    let mut space = app::create(jobs, handler.node, handler.fault_ep, id)?;
-    let built = prepare(&mut space, &plan, file, spec, pool, jobs);
-    let regs = match built {
-        Ok(r) => r,
+    let space = match app::create(&mut res.jobs, handler.node, handler.fault_ep, id) {
+        Ok(s) => s,
         Err(e) => {
-            space.destroy(pool, jobs, jobs_first)?;
-            return Err(e);
+            let first = res.jobs_first_slot;
+            let _ = res.jobs.revoke_all(first, 64);
+            return (Err(e), res);
         }
     };
-    let tcb = space.tcb;
-    let job = Job {
+    let backing = JobBacking::new(res, space.pml4);
+    let mut job = Job {
         id,
-        path: spec.path.clone(),
+        path: String::from_utf8_lossy(&spec.path).into_owned(),
         node: handler.node,
         space,
+        mm: AddressSpace::new(Layout::default()),
+        backing,
         rewrite: report,
         dispatcher: Dispatcher::default(),
         signals: Default::default(),
         rlimits: Rlimits::default(),
+        futexes: FutexTable::new(),
         clock,
         start_tsc: sel4_root_task::time::rdtsc(),
         channel: Some(JobChannel::new(Cap::from_bits(slots::JOB_PORT))),
+        stdin: StdinReader::default(),
         tty: [
             spec.flags & 1 != 0,
             spec.flags & 2 != 0,
@@ -183,20 +205,26 @@ fn run_one(
         outcome: None,
         clear_child_tid: 0,
         robust_list: 0,
+        name: thread_name(&spec.path),
         rng: sel4_root_task::time::rdtsc(),
     };
-    let _ = channel;
+    let regs = match prepare(&mut job, &plan, file, spec) {
+        Ok(r) => r,
+        Err(e) => return (Err(e), teardown(job)),
+    };
+    let tcb = job.space.tcb;
     let cell = Box::new(JobCell::new(job));
     let slot = &SLOTS[0];
     slot.publish(&cell);
     if let Err(e) = tcb.tcb_write_registers(true, 0, UserContext::WORDS as u64, &regs) {
         slot.clear();
-        let job = cell.into_inner();
-        job.space.destroy(pool, jobs, jobs_first)?;
-        return Err(PersonalityError::Sel4 {
-            what: "TCB_WriteRegisters (job start)",
-            err: e,
-        });
+        return (
+            Err(PersonalityError::Sel4 {
+                what: "TCB_WriteRegisters (job start)",
+                err: e,
+            }),
+            teardown(cell.into_inner()),
+        );
     }
     let deadline = Deadline::after_ms(JOB_TIMEOUT_MS);
     let mut killed = false;
@@ -226,27 +254,63 @@ fn run_one(
         job.outcome.take().unwrap_or(Outcome::Exited(0))
     };
     let syscalls = job.syscalls;
-    job.space.destroy(pool, jobs, jobs_first)?;
-    Ok((outcome, syscalls, sites))
+    (Ok((outcome, syscalls, sites)), teardown(job))
+}
+
+/// `comm`: the last path component, 15 bytes at most.
+fn thread_name(path: &[u8]) -> [u8; 16] {
+    let base = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
+    let mut n = [0u8; 16];
+    let len = base.len().min(15);
+    n[..len].copy_from_slice(&base[..len]);
+    n
+}
+
+/// Stops the job's thread, unmaps and frees its memory, revokes its kernel
+/// objects; returns the lent resources.
+fn teardown(mut job: Job) -> Resources {
+    let _ = job.space.tcb.tcb_suspend();
+    job.mm.clear(&mut job.backing);
+    let mut res = job.backing.into_resources();
+    let first = res.jobs_first_slot;
+    if let Err(e) = res.jobs.revoke_all(first, 64) {
+        println!("personality: job teardown: {e}");
+    }
+    res
 }
 
 /// Maps the image and the stack and builds the initial registers.
 fn prepare(
-    space: &mut AppSpace,
+    job: &mut Job,
     plan: &elf::LoadPlan,
     file: &[u8],
     spec: &Spec,
-    pool: &mut Pool,
-    jobs: &mut ObjectAllocator,
 ) -> Result<UserContext, PersonalityError> {
-    space.load(plan, file, pool, jobs)?;
-    space.back(STACK_TOP - STACK_SIZE, STACK_TOP, true, pool, jobs)?;
+    job.mm
+        .load_image(&mut job.backing, plan)
+        .map_err(PersonalityError::Mm)?;
+    for seg in &plan.segments {
+        let data = seg.file_bytes(file);
+        copy_user(job, seg.vaddr, data.len(), Access::Loader, |dst, off, n| {
+            // SAFETY: `dst` is the personality's view of `n` bytes of the
+            // job's image frames, checked by `phys_runs`.
+            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(off), dst, n) }
+        })
+        .map_err(|_| PersonalityError::ImageOutsideJob)?;
+    }
+    let stack = job
+        .mm
+        .map_stack(&mut job.backing, plan.executable_stack)
+        .map_err(PersonalityError::Mm)?;
     let argv: Vec<&[u8]> = spec.argv.iter().map(Vec::as_slice).collect();
     let envp: Vec<&[u8]> = spec.envp.iter().map(Vec::as_slice).collect();
     let mut random = [0u8; 16];
-    let t = sel4_root_task::time::rdtsc();
-    for (k, b) in random.iter_mut().enumerate() {
-        *b = (t.rotate_left(k as u32 * 7) ^ (k as u64).wrapping_mul(0x9e37_79b9)) as u8;
+    let mut ctxless = job.rng;
+    for b in random.iter_mut() {
+        ctxless = ctxless
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(sel4_root_task::time::rdtsc() | 1);
+        *b = (ctxless >> 33) as u8;
     }
     let mut aux = stack::AuxInfo::for_plan(plan);
     aux.hwcap = core::arch::x86_64::__cpuid(1).edx as u64;
@@ -258,21 +322,19 @@ fn prepare(
         aux,
     };
     let mut buf = alloc::vec![0u8; 256 * 1024];
-    let init = stack::build(&mut buf, STACK_TOP, &contents).map_err(PersonalityError::Stack)?;
+    let init = stack::build(&mut buf, stack.end, &contents).map_err(PersonalityError::Stack)?;
     let used = &buf[buf.len() - init.used..];
-    space
-        .mem
-        .copy(
-            STACK_TOP - init.used as u64,
-            used.len(),
-            true,
-            |dst, off, n| {
-                // SAFETY: `dst` is a direct-map address of the job's stack
-                // frames with `n` bytes available.
-                unsafe { core::ptr::copy_nonoverlapping(used.as_ptr().add(off), dst, n) }
-            },
-        )
-        .ok_or(PersonalityError::ImageOutsideJob)?;
+    copy_user(
+        job,
+        stack.end - init.used as u64,
+        used.len(),
+        Access::Loader,
+        |dst, off, n| {
+            // SAFETY: `dst` is the personality's view of the job's stack frames.
+            unsafe { core::ptr::copy_nonoverlapping(used.as_ptr().add(off), dst, n) }
+        },
+    )
+    .map_err(|_| PersonalityError::ImageOutsideJob)?;
     Ok(UserContext {
         rip: plan.entry,
         rsp: init.sp,

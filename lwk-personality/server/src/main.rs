@@ -9,6 +9,7 @@
 extern crate alloc;
 
 mod app;
+mod backing;
 mod ctx;
 mod directmap;
 mod error;

@@ -17,9 +17,6 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn bytes(&self) -> u64 {
-        1 << self.page_bits
-    }
     /// Its address in the direct map.
     pub fn vaddr(&self) -> u64 {
         DIRECT_MAP_BASE + self.paddr
@@ -42,6 +39,14 @@ impl Pool {
         Pool { runs, free }
     }
 
+    /// A pool with nothing in it (a placeholder while the real one is lent).
+    pub const fn empty() -> Self {
+        Pool {
+            runs: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
     fn frame(&self, run: usize, k: usize) -> Frame {
         let r = &self.runs[run];
         Frame {
@@ -49,20 +54,6 @@ impl Pool {
             paddr: r.paddr + ((k as u64) << r.page_bits),
             page_bits: r.page_bits as u8,
         }
-    }
-
-    /// Free bytes by page size: (1 GiB, 2 MiB).
-    pub fn free_bytes(&self) -> (u64, u64) {
-        let mut out = (0, 0);
-        for (r, f) in self.runs.iter().zip(&self.free) {
-            let b = f.iter().filter(|x| **x).count() as u64 * (1 << r.page_bits);
-            if r.page_bits == 30 {
-                out.0 += b
-            } else {
-                out.1 += b
-            }
-        }
-        out
     }
 
     /// One frame of `page_bits`.
@@ -91,6 +82,34 @@ impl Pool {
             }
         }
         None
+    }
+
+    fn locate(&self, paddr: u64) -> Option<(usize, usize)> {
+        self.runs.iter().enumerate().find_map(|(i, r)| {
+            let size = 1u64 << r.page_bits;
+            (paddr >= r.paddr && paddr < r.paddr + r.count * size && (paddr - r.paddr) % size == 0)
+                .then(|| (i, ((paddr - r.paddr) / size) as usize))
+        })
+    }
+
+    /// Whether `paddr` is inside the pool.
+    pub fn contains(&self, paddr: u64) -> bool {
+        self.runs
+            .iter()
+            .any(|r| paddr >= r.paddr && paddr < r.paddr + (r.count << r.page_bits))
+    }
+
+    /// The cap of the frame at `paddr`.
+    pub fn cap_at(&self, paddr: u64) -> Option<u64> {
+        self.locate(paddr)
+            .map(|(i, k)| self.runs[i].first_cap + k as u64)
+    }
+
+    /// Returns the frame at `paddr`.
+    pub fn release_paddr(&mut self, paddr: u64) {
+        if let Some((i, k)) = self.locate(paddr) {
+            self.free[i][k] = true;
+        }
     }
 
     /// Returns a frame.

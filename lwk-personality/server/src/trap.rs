@@ -118,8 +118,7 @@ fn syscall(job: &mut Job) -> Next {
         Ok(v) => v,
         Err(SysError::Errno(e)) => (-(e as i64)) as u64,
         Err(SysError::Exit { status, .. }) => return Next::Ended(Outcome::Exited(status)),
-        Err(SysError::Kill(f)) => {
-            let _ = f;
+        Err(SysError::Kill(_)) => {
             return Next::Ended(Outcome::Signaled {
                 signal: SIGSYS,
                 ip: regs.rip,
@@ -127,6 +126,28 @@ fn syscall(job: &mut Job) -> Next {
                 what: "refused system call",
             });
         }
+        // A blocked thread with nobody to wake it (one thread per job so
+        // far): a timed wait ends at its deadline, an untimed one never would.
+        Err(SysError::Block(b)) => match b.deadline {
+            Some(d) => {
+                let tsc = job.clock.tsc_at(d);
+                while sel4_root_task::time::rdtsc() < tsc {
+                    core::hint::spin_loop();
+                }
+                (-(lwk_personality::syscall::Errno::ETIMEDOUT as i64)) as u64
+            }
+            None => {
+                return Next::Ended(Outcome::Signaled {
+                    signal: 6,
+                    ip: regs.rip,
+                    addr: nr,
+                    what: "deadlock: untimed wait with no other thread",
+                })
+            }
+        },
+        // Threads are not started yet: say so, as Linux does when out of
+        // threads.
+        Err(SysError::Spawn(_)) => (-(lwk_personality::syscall::Errno::EAGAIN as i64)) as u64,
     };
     regs.rip += 2;
     match tcb.tcb_write_registers(true, 0, UserContext::WORDS as u64, &regs) {

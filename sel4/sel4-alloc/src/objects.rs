@@ -32,6 +32,9 @@ pub struct CreatedObject {
 /// Receives every object created (for the capDL record).
 pub trait ObjectSink {
     fn created(&mut self, obj: &CreatedObject);
+    /// A paging structure (by slot) was mapped at `vaddr` in the VSpace
+    /// whose PML4 is at slot `pml4`.
+    fn table_mapped(&mut self, _pml4: Word, _table: Word, _vaddr: Word) {}
 }
 
 /// A sink that keeps nothing.

@@ -122,7 +122,7 @@ impl VSpace {
     ) -> Result<u32, MapError> {
         let mut created = 1;
         let attrs = VmAttributes::DEFAULT;
-        match level {
+        let table = match level {
             Level::Pdpt => {
                 let t: Cap<Pdpt> = alloc.create(ObjectType::Pdpt, sizes::PDPT_BITS as u8, sink)?;
                 t.pdpt_map(self.root, vaddr, attrs)
@@ -131,6 +131,7 @@ impl VSpace {
                         vaddr,
                         err,
                     })?;
+                t.bits()
             }
             Level::PageDirectory => {
                 let t: Cap<PageDirectory> =
@@ -150,6 +151,7 @@ impl VSpace {
                         }
                     }
                 }
+                t.bits()
             }
             Level::PageTable => {
                 let t: Cap<PageTable> =
@@ -169,8 +171,10 @@ impl VSpace {
                         }
                     }
                 }
+                t.bits()
             }
-        }
+        };
+        sink.table_mapped(self.root.bits(), table, vaddr);
         Ok(created)
     }
 }

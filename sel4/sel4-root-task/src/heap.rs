@@ -5,7 +5,12 @@
 
 use linked_list_allocator::LockedHeap;
 
+#[cfg(not(feature = "large-heap"))]
 const HEAP_SIZE: usize = 1 << 20;
+/// The root task describes the whole system (the capDL spec of thousands of
+/// objects) and lives in memory the kernel gave it, outside the reserve.
+#[cfg(feature = "large-heap")]
+const HEAP_SIZE: usize = 8 << 20;
 
 #[repr(C, align(4096))]
 struct Arena([u8; HEAP_SIZE]);
