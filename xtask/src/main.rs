@@ -25,6 +25,7 @@ mod layout;
 mod proc;
 mod qemu;
 mod run;
+mod run_tests;
 mod setup;
 mod simulate;
 mod test;

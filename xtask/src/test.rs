@@ -226,6 +226,15 @@ pub fn run(args: &Args) -> Result<()> {
         }
         results.record(name, flatten(crate::jobs::standalone(variant, timeout)));
     }
+    if variants.contains(&Variant::ReleaseSmp)
+        && (args.boot_only || results.passed("build release-smp"))
+    {
+        let outcome = crate::run_tests::standalone_programs(Variant::ReleaseSmp);
+        results.record(
+            "programs release-smp (musl, glibc, busybox vs Linux)",
+            flatten(outcome),
+        );
+    }
 
     if !results.summarize() {
         std::process::exit(1);

@@ -235,3 +235,83 @@ pub fn ioctl(p: &mut dyn Process, args: Args) -> SysResult {
     }
     Ok(0)
 }
+
+/// `fcntl` commands understood on the standard descriptors.
+const F_GETFD: u32 = 1;
+const F_SETFD: u32 = 2;
+const F_GETFL: u32 = 3;
+const F_SETFL: u32 = 4;
+/// `O_RDONLY`, `O_WRONLY`, `O_RDWR`.
+const O_RDONLY: u64 = 0;
+const O_WRONLY: u64 = 1;
+const O_RDWR: u64 = 2;
+
+/// Implements Linux `fcntl(2)` for fds 0–2; local until files are shipped:
+/// `F_GETFL` reports the access mode (a terminal is read-write, as a shell
+/// opens one; otherwise stdin reads and stdout/stderr write), `F_SETFL`
+/// accepts and ignores the status flags (the console never blocks the
+/// caller's core beyond the transfer), `F_GETFD`/`F_SETFD` keep no
+/// close-on-exec bit (there is no exec); anything else `EINVAL`.
+pub fn fcntl(p: &mut dyn Process, args: Args) -> SysResult {
+    let fd = console(args.fd(0))?;
+    match args.uint(1) {
+        F_GETFL if p.is_terminal(fd) => Ok(O_RDWR),
+        F_GETFL if fd == 0 => Ok(O_RDONLY),
+        F_GETFL => Ok(O_WRONLY),
+        F_SETFL | F_SETFD => Ok(0),
+        F_GETFD => Ok(0),
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// `S_IFCHR` and `S_IFIFO`.
+const S_IFCHR: u32 = 0o020000;
+const S_IFIFO: u32 = 0o010000;
+/// `AT_EMPTY_PATH`.
+const AT_EMPTY_PATH: u64 = 0x1000;
+/// `sizeof(struct stat)` on x86_64.
+const STAT_SIZE: usize = 144;
+
+/// `struct stat` of a standard descriptor: a terminal is a character
+/// device (`/dev/pts/0`: major 136), anything else a pipe, which is what
+/// the launching command's redirections look like to the program.
+fn console_stat(p: &mut dyn Process, fd: i32) -> [u8; STAT_SIZE] {
+    let mut st = [0u8; STAT_SIZE];
+    let tty = p.is_terminal(fd);
+    let mode = if tty {
+        S_IFCHR | 0o620
+    } else {
+        S_IFIFO | 0o600
+    };
+    st[8..16].copy_from_slice(&(fd as u64 + 1).to_le_bytes()); // st_ino
+    st[16..24].copy_from_slice(&1u64.to_le_bytes()); // st_nlink
+    st[24..28].copy_from_slice(&mode.to_le_bytes());
+    if tty {
+        st[40..48].copy_from_slice(&(136u64 << 8).to_le_bytes()); // st_rdev
+    }
+    st[56..64].copy_from_slice(&4096i64.to_le_bytes()); // st_blksize
+    st
+}
+
+/// Implements Linux `fstat(2)` for fds 0–2; local until files are shipped.
+pub fn fstat(p: &mut dyn Process, args: Args) -> SysResult {
+    let fd = console(args.fd(0))?;
+    let st = console_stat(p, fd);
+    p.copy_out(args.ptr(1), &st)?;
+    Ok(0)
+}
+
+/// Implements Linux `newfstatat(2)` for `(fd 0–2, "", AT_EMPTY_PATH)`;
+/// local. Paths need the file system, shipped to the Linux VM: until then
+/// they answer `ENOSYS`.
+pub fn newfstatat(p: &mut dyn Process, args: Args) -> SysResult {
+    let mut first = [0u8; 1];
+    p.copy_in(args.ptr(1), &mut first)?;
+    if first[0] != 0 || args.raw(3) & AT_EMPTY_PATH == 0 {
+        return Err(Errno::ENOSYS.into());
+    }
+    let fd = console(args.fd(0))?;
+    let st = console_stat(p, fd);
+    p.copy_out(args.ptr(2), &st)?;
+    Ok(0)
+}

@@ -86,6 +86,7 @@ fn refuse(_: &mut dyn Process, _: Args) -> SysResult {
 pub const TABLE: &[Syscall] = &[
     partial(nr::READ, "read", io::read, "fds 0-2 (the console) only; other descriptors EBADF until files are shipped"),
     partial(nr::WRITE, "write", io::write, "fds 0-2 (the console) only; other descriptors EBADF until files are shipped"),
+    partial(nr::FSTAT, "fstat", io::fstat, "fds 0-2 only (a terminal is a character device, else a pipe) until files are shipped"),
     partial(nr::MMAP, "mmap", mm::mmap, "anonymous only, premapped with 2 MiB pages (a 4 KiB mmap takes 2 MiB of the pool); file mappings ENODEV until files come from the Linux VM"),
     partial(nr::MPROTECT, "mprotect", mm::mprotect, "rights per 2 MiB page are the union of the mappings on it (exact for whole mappings and 4 KiB image pages); PROT_NONE reservations are backed when made accessible"),
     partial(nr::MUNMAP, "munmap", mm::munmap, "a 2 MiB page is kept (and stays accessible) until the last mapping on it goes"),
@@ -105,6 +106,7 @@ pub const TABLE: &[Syscall] = &[
     stub(nr::VFORK, "vfork", Errno::ENOSYS, "an LWK job is one process"),
     partial(nr::EXIT, "exit", proc::exit, "clears and wakes clear_child_tid; the robust futex list is not walked"),
     full(nr::UNAME, "uname", info::uname),
+    partial(nr::FCNTL, "fcntl", io::fcntl, "F_GETFL/F_SETFL/F_GETFD/F_SETFD on fds 0-2 (until files are shipped to the Linux VM); other commands EINVAL"),
     partial(nr::READLINK, "readlink", fs::readlink, "/proc/self/exe only; other links ENOENT until path calls are shipped"),
     full(nr::GETTIMEOFDAY, "gettimeofday", time::gettimeofday),
     partial(nr::GETRLIMIT, "getrlimit", info::getrlimit, "limits are recorded, not enforced"),
@@ -132,6 +134,7 @@ pub const TABLE: &[Syscall] = &[
     partial(nr::CLOCK_GETRES, "clock_getres", time::clock_getres, "1 ns for every clock"),
     partial(nr::CLOCK_NANOSLEEP, "clock_nanosleep", time::clock_nanosleep, "the process CPU clock runs at wall speed; thread CPU, raw and coarse clocks EOPNOTSUPP as on Linux"),
     full(nr::EXIT_GROUP, "exit_group", proc::exit_group),
+    partial(nr::NEWFSTATAT, "newfstatat", io::newfstatat, "(fd 0-2, \"\", AT_EMPTY_PATH) only; paths are ENOSYS until files are shipped to the Linux VM"),
     partial(nr::READLINKAT, "readlinkat", fs::readlinkat, "/proc/self/exe only; other links ENOENT until path calls are shipped"),
     partial(nr::SET_ROBUST_LIST, "set_robust_list", proc::set_robust_list, "recorded; the list is not walked at thread death"),
     partial(nr::PRLIMIT64, "prlimit64", info::prlimit64, "own process only; limits recorded, not enforced"),

@@ -1,0 +1,123 @@
+//! End-to-end tests of `cargo xtask run --standalone`: real static
+//! programs (musl and glibc C, Debian's unmodified busybox-static) run on
+//! the LWK through the user-facing command, with stdout, stdin and the exit
+//! status compared exactly with the same program run natively on the host
+//! (Linux is the oracle).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::layout::{self, Variant};
+use crate::proc::{self, step};
+
+/// A program run and its stdin.
+struct Case {
+    argv: Vec<String>,
+    stdin: &'static [u8],
+}
+
+fn case(argv: &[&str], stdin: &'static [u8]) -> Case {
+    Case {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        stdin,
+    }
+}
+
+/// Builds `tests/programs/hello.c` with musl-gcc and gcc, static.
+fn build_hellos() -> Result<(PathBuf, PathBuf)> {
+    let src = layout::repo_root().join("tests/programs/hello.c");
+    let dir = layout::lwk_dir().join("programs");
+    std::fs::create_dir_all(&dir)?;
+    let musl = dir.join("hello-musl");
+    let glibc = dir.join("hello-glibc");
+    proc::run(
+        Command::new("musl-gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&musl)
+            .arg(&src),
+    )?;
+    proc::run(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&glibc)
+            .arg(&src),
+    )?;
+    Ok((musl, glibc))
+}
+
+/// Runs `argv` natively (the oracle) or through `cargo xtask run`.
+fn run(argv: &[String], stdin: &[u8], lwk: Option<Variant>) -> Result<(Vec<u8>, i32)> {
+    let mut cmd = match lwk {
+        Some(v) => {
+            let mut c = Command::new(std::env::current_exe()?);
+            c.args(["run", "--standalone", "--variant", v.name(), "--"])
+                .args(argv);
+            c
+        }
+        None => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    cmd.env("LWK_TEST", "yes")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", proc::display(&cmd)))?;
+    let mut input = child.stdin.take().context("stdin")?;
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output()?;
+    let _ = feeder.join();
+    Ok((out.stdout, out.status.code().unwrap_or(-1)))
+}
+
+/// Every case on the LWK and natively; each must match exactly.
+pub fn standalone_programs(variant: Variant) -> Result<()> {
+    let (musl, glibc) = build_hellos()?;
+    let busybox = "/bin/busybox";
+    let cases = [
+        case(
+            &[musl.to_str().unwrap_or_default(), "one", "two words"],
+            b"",
+        ),
+        case(&[glibc.to_str().unwrap_or_default(), "x"], b""),
+        case(&[busybox, "echo", "hi", "there"], b""),
+        case(&[busybox, "true"], b""),
+        case(&[busybox, "false"], b""),
+        case(&[busybox, "seq", "1", "5"], b""),
+        case(&[busybox, "expr", "6", "*", "7"], b""),
+        case(&[busybox, "printf", "%s-%d\\n", "a", "5"], b""),
+        case(&[busybox, "basename", "/a/b/c.txt", ".txt"], b""),
+        case(&[busybox, "sha256sum"], b"hello, LWK\n"),
+    ];
+    let mut failures = Vec::new();
+    for c in &cases {
+        step(format!("run {variant}: {}", c.argv.join(" ")));
+        let native = run(&c.argv, c.stdin, None)?;
+        let lwk = run(&c.argv, c.stdin, Some(variant))?;
+        // argv[0] is the same path on both sides, so outputs compare as is.
+        if native != lwk {
+            failures.push(format!(
+                "`{}`: LWK gave status {} and {:?}, Linux status {} and {:?}",
+                c.argv.join(" "),
+                lwk.1,
+                String::from_utf8_lossy(&lwk.0),
+                native.1,
+                String::from_utf8_lossy(&native.0)
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
+    Ok(())
+}
