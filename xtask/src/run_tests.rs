@@ -26,26 +26,22 @@ fn case(argv: &[&str], stdin: &'static [u8]) -> Case {
     }
 }
 
-/// Builds `tests/programs/hello.c` with musl-gcc and gcc, static.
-fn build_hellos() -> Result<(PathBuf, PathBuf)> {
-    let src = layout::repo_root().join("tests/programs/hello.c");
+/// Builds `tests/programs/<name>.c` statically with `compiler` (musl-gcc
+/// or gcc) into `target/lwk/programs/<name>-<compiler>`.
+fn build_c(name: &str, compiler: &str) -> Result<PathBuf> {
+    let src = layout::repo_root()
+        .join("tests/programs")
+        .join(format!("{name}.c"));
     let dir = layout::lwk_dir().join("programs");
     std::fs::create_dir_all(&dir)?;
-    let musl = dir.join("hello-musl");
-    let glibc = dir.join("hello-glibc");
+    let out = dir.join(format!("{name}-{compiler}"));
     proc::run(
-        Command::new("musl-gcc")
+        Command::new(compiler)
             .args(["-static", "-O2", "-o"])
-            .arg(&musl)
+            .arg(&out)
             .arg(&src),
     )?;
-    proc::run(
-        Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&glibc)
-            .arg(&src),
-    )?;
-    Ok((musl, glibc))
+    Ok(out)
 }
 
 /// Runs `argv` natively (the oracle) or through `cargo xtask run`.
@@ -82,9 +78,12 @@ fn run(argv: &[String], stdin: &[u8], lwk: Option<Variant>) -> Result<(Vec<u8>, 
 
 /// Every case on the LWK and natively; each must match exactly.
 pub fn standalone_programs(variant: Variant) -> Result<()> {
-    let (musl, glibc) = build_hellos()?;
+    let musl = build_c("hello", "musl-gcc")?;
+    let glibc = build_c("hello", "gcc")?;
+    let touch = build_c("touch256", "gcc")?;
     let busybox = "/bin/busybox";
     let cases = [
+        case(&[touch.to_str().unwrap_or_default()], b""),
         case(
             &[musl.to_str().unwrap_or_default(), "one", "two words"],
             b"",
