@@ -44,6 +44,27 @@ fn build_c(name: &str, compiler: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Builds `tests/programs/rs_hello.rs` as a static, non-PIE Rust std
+/// program.
+fn build_rust() -> Result<PathBuf> {
+    let src = layout::repo_root().join("tests/programs/rs_hello.rs");
+    let out = layout::lwk_dir().join("programs").join("rs_hello");
+    proc::run(
+        Command::new("rustc")
+            .args([
+                "-O",
+                "-C",
+                "target-feature=+crt-static",
+                "-C",
+                "relocation-model=static",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(&src),
+    )?;
+    Ok(out)
+}
+
 /// Runs `argv` natively (the oracle) or through `cargo xtask run`.
 fn run(argv: &[String], stdin: &[u8], lwk: Option<Variant>) -> Result<(Vec<u8>, i32)> {
     let mut cmd = match lwk {
@@ -81,9 +102,11 @@ pub fn standalone_programs(variant: Variant) -> Result<()> {
     let musl = build_c("hello", "musl-gcc")?;
     let glibc = build_c("hello", "gcc")?;
     let touch = build_c("touch256", "gcc")?;
+    let rust = build_rust()?;
     let busybox = "/bin/busybox";
     let cases = [
         case(&[touch.to_str().unwrap_or_default()], b""),
+        case(&[rust.to_str().unwrap_or_default(), "a", "b"], b""),
         case(
             &[musl.to_str().unwrap_or_default(), "one", "two words"],
             b"",

@@ -9,7 +9,7 @@
 
 use crate::ctx::Ctx;
 use crate::job::{Job, Outcome};
-use lwk_personality::syscall::{Args, SysError};
+use lwk_personality::syscall::{Args, JobFault, SysError};
 use sel4::fault::Fault;
 use sel4::UserContext;
 
@@ -118,7 +118,18 @@ fn syscall(job: &mut Job) -> Next {
         Ok(v) => v,
         Err(SysError::Errno(e)) => (-(e as i64)) as u64,
         Err(SysError::Exit { status, .. }) => return Next::Ended(Outcome::Exited(status)),
-        Err(SysError::Kill(_)) => {
+        Err(SysError::Kill(JobFault::Signal(signal))) => {
+            return Next::Ended(Outcome::Signaled { signal, ip: regs.rip, addr: 0, what: "signal sent to itself" });
+        }
+        Err(SysError::Kill(JobFault::Mapping(_))) => {
+            return Next::Ended(Outcome::Signaled {
+                signal: SIGSEGV,
+                ip: regs.rip,
+                addr: nr,
+                what: "the kernel refused a mapping change",
+            });
+        }
+        Err(SysError::Kill(JobFault::Unsupported(_))) => {
             return Next::Ended(Outcome::Signaled {
                 signal: SIGSYS,
                 ip: regs.rip,

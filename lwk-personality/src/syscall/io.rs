@@ -315,3 +315,41 @@ pub fn newfstatat(p: &mut dyn Process, args: Args) -> SysResult {
     p.copy_out(args.ptr(2), &st)?;
     Ok(0)
 }
+
+/// `POLLIN`, `POLLOUT`, `POLLNVAL`.
+const POLLIN: u16 = 0x1;
+const POLLOUT: u16 = 0x4;
+const POLLNVAL: u16 = 0x20;
+
+/// Implements Linux `poll(2)` over the standard descriptors; local until
+/// files are shipped. stdout and stderr are always writable; stdin is
+/// reported readable (a read then waits for the launcher's data); any other
+/// descriptor is `POLLNVAL`, which is what a runtime probing whether 0–2
+/// are open (Rust's std does) needs. Nothing ever waits, so the timeout is
+/// not used.
+pub fn poll(p: &mut dyn Process, args: Args) -> SysResult {
+    let (addr, n) = (args.ptr(0), args.raw(1));
+    if n > 1024 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut ready = 0;
+    for i in 0..n {
+        let at = addr.offset(i * 8).ok_or(Errno::EFAULT)?;
+        let mut pfd = [0u8; 8];
+        p.copy_in(at, &mut pfd)?;
+        let fd = i32::from_le_bytes([pfd[0], pfd[1], pfd[2], pfd[3]]);
+        let events = u16::from_le_bytes([pfd[4], pfd[5]]);
+        let revents = match fd {
+            f if f < 0 => 0,
+            0 => events & POLLIN,
+            1 | 2 => events & POLLOUT,
+            _ => POLLNVAL,
+        };
+        if revents != 0 {
+            ready += 1;
+        }
+        let at_revents = at.offset(6).ok_or(Errno::EFAULT)?;
+        p.copy_out(at_revents, &revents.to_le_bytes())?;
+    }
+    Ok(ready)
+}

@@ -68,6 +68,10 @@ pub enum JobFault {
     /// The memory backing refused to change an existing mapping: the
     /// application's VSpace may no longer match the memory manager's books.
     Mapping(MapFail),
+    /// The program sent itself this signal (`abort` → `SIGABRT`) and no
+    /// handler runs (signal delivery is bookkeeping only so far): the job
+    /// ends as if killed by it.
+    Signal(i32),
 }
 
 impl From<Errno> for SysError {

@@ -79,3 +79,22 @@ pub fn prctl(p: &mut dyn Process, args: Args) -> SysResult {
     }
     Ok(0)
 }
+
+/// Implements Linux `tgkill(2)` for the calling thread itself; local.
+/// Signals are not delivered yet (dispositions are bookkeeping), so a
+/// signal to oneself ends the job as killed by it unless it is ignored or
+/// 0 (the existence probe); to anyone else `ESRCH`.
+pub fn tgkill(p: &mut dyn Process, args: Args) -> SysResult {
+    let ids = p.ids();
+    let (tgid, tid, sig) = (args.int(0), args.int(1), args.int(2));
+    if !(0..=64).contains(&sig) {
+        return Err(Errno::EINVAL.into());
+    }
+    if tgid != ids.pid || tid != ids.tid {
+        return Err(Errno::ESRCH.into());
+    }
+    if sig == 0 {
+        return Ok(0);
+    }
+    Err(SysError::Kill(super::JobFault::Signal(sig)))
+}
