@@ -119,7 +119,12 @@ fn syscall(job: &mut Job) -> Next {
         Err(SysError::Errno(e)) => (-(e as i64)) as u64,
         Err(SysError::Exit { status, .. }) => return Next::Ended(Outcome::Exited(status)),
         Err(SysError::Kill(JobFault::Signal(signal))) => {
-            return Next::Ended(Outcome::Signaled { signal, ip: regs.rip, addr: 0, what: "signal sent to itself" });
+            return Next::Ended(Outcome::Signaled {
+                signal,
+                ip: regs.rip,
+                addr: 0,
+                what: "signal sent to itself",
+            });
         }
         Err(SysError::Kill(JobFault::Mapping(_))) => {
             return Next::Ended(Outcome::Signaled {
