@@ -174,7 +174,7 @@ fn decode_job(pack: &[u8], pos: usize, job: usize) -> Result<(Job<'_>, usize), P
     let end = pos
         .checked_add(record_len)
         .ok_or(PackError::BadRecord { job })?;
-    if end > pack.len() || record_len % 8 != 0 {
+    if end > pack.len() || !record_len.is_multiple_of(8) {
         return Err(PackError::Truncated {
             at: pack.len().min(end),
         });

@@ -103,7 +103,7 @@ impl JobCell {
     /// meanwhile (then it must not touch it).
     pub fn enter(&self, slot: &Slot) -> bool {
         self.busy.store(true, Ordering::SeqCst);
-        let still = slot.job.load(Ordering::SeqCst) == self as *const JobCell as *mut JobCell;
+        let still = core::ptr::eq(slot.job.load(Ordering::SeqCst), self);
         if !still {
             self.busy.store(false, Ordering::SeqCst);
         }

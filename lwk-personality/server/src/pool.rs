@@ -68,10 +68,9 @@ impl Pool {
             if self.runs[run].page_bits != page_bits as u64 {
                 continue;
             }
-            let free = &self.free[run];
             let mut len = 0;
-            for k in 0..free.len() {
-                len = if free[k] { len + 1 } else { 0 };
+            for (k, &is_free) in self.free[run].iter().enumerate() {
+                len = if is_free { len + 1 } else { 0 };
                 if len == n {
                     let first = k + 1 - n;
                     for f in &mut self.free[run][first..=k] {
@@ -87,8 +86,10 @@ impl Pool {
     fn locate(&self, paddr: u64) -> Option<(usize, usize)> {
         self.runs.iter().enumerate().find_map(|(i, r)| {
             let size = 1u64 << r.page_bits;
-            (paddr >= r.paddr && paddr < r.paddr + r.count * size && (paddr - r.paddr) % size == 0)
-                .then(|| (i, ((paddr - r.paddr) / size) as usize))
+            (paddr >= r.paddr
+                && paddr < r.paddr + r.count * size
+                && (paddr - r.paddr).is_multiple_of(size))
+            .then(|| (i, ((paddr - r.paddr) / size) as usize))
         })
     }
 
