@@ -135,7 +135,6 @@ impl<'a> Requester<'a> {
             next_seq: &mut self.next_seq,
             call,
             seq,
-            len: 0,
         })
     }
 
@@ -286,31 +285,27 @@ pub struct RequestWriter<'r, 'a> {
     next_seq: &'r mut u64,
     call: Call,
     seq: u64,
-    len: u32,
 }
 
 impl RequestWriter<'_, '_> {
     /// Appends `bytes` to the request's data.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.write_at(self.len, bytes)
+        self.slot.append(bytes)
     }
 
     /// Writes `bytes` at `offset` of the request's data, which extends to
     /// cover them; gaps read as whatever the slot held.
     pub fn write_at(&mut self, offset: u32, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.slot.write_data(offset, bytes)?;
-        // write_data checked offset + len against the slot size.
-        self.len = self.len.max(offset + bytes.len() as u32);
-        Ok(())
+        self.slot.write_at(offset, bytes)
     }
 
     /// Bytes of data so far.
     pub fn len(&self) -> u32 {
-        self.len
+        self.slot.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.slot.len() == 0
     }
 
     /// The sequence number the request will carry.
@@ -321,7 +316,7 @@ impl RequestWriter<'_, '_> {
     /// Publishes the request; returns its sequence number.
     pub fn submit(self) -> u64 {
         // `len` only grows through write_at, which keeps it inside the slot.
-        let data = DataRange::new(0, self.len).unwrap_or_default();
+        let data = DataRange::new(0, self.slot.len()).unwrap_or_default();
         self.slot.publish(&Request {
             seq: self.seq,
             call: self.call,

@@ -93,7 +93,6 @@ impl<'a> Responder<'a> {
             slot: self.responses.reserve()?,
             seq,
             result,
-            len: 0,
         })
     }
 
@@ -141,39 +140,36 @@ pub struct ReplyWriter<'r, 'a> {
     slot: SlotWriter<'r, 'a, Response>,
     seq: u64,
     result: i64,
-    len: u32,
 }
 
 impl ReplyWriter<'_, '_> {
     /// Appends `bytes` to the answer's data.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.write_at(self.len, bytes)
+        self.slot.append(bytes)
     }
 
     /// Writes `bytes` at `offset` of the answer's data, which extends to cover
     /// them.
     pub fn write_at(&mut self, offset: u32, bytes: &[u8]) -> Result<(), ChannelError> {
-        self.slot.write_data(offset, bytes)?;
-        // write_data checked offset + len against the slot size.
-        self.len = self.len.max(offset + bytes.len() as u32);
-        Ok(())
+        self.slot.write_at(offset, bytes)
     }
 
     /// Bytes of data so far.
     pub fn len(&self) -> u32 {
-        self.len
+        self.slot.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.slot.len() == 0
     }
 
     /// Publishes the answer.
     pub fn submit(self) {
+        let data_len = self.slot.len();
         self.slot.publish(&Response {
             seq: self.seq,
             result: self.result,
-            data_len: self.len,
+            data_len,
         });
     }
 }

@@ -139,7 +139,10 @@ impl<'a, M: Message> Producer<'a, M> {
         if self.free()? == 0 {
             return Err(ChannelError::Full);
         }
-        Ok(SlotWriter { producer: self })
+        Ok(SlotWriter {
+            producer: self,
+            len: 0,
+        })
     }
 }
 
@@ -148,11 +151,32 @@ impl<'a, M: Message> Producer<'a, M> {
 #[derive(Debug)]
 pub(crate) struct SlotWriter<'p, 'a, M: Message> {
     producer: &'p mut Producer<'a, M>,
+    /// Bytes of data written so far (the extent of every write).
+    len: u32,
 }
 
 impl<M: Message> SlotWriter<'_, '_, M> {
+    /// Appends `bytes` to the data written so far.
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
+        self.write_at(self.len, bytes)
+    }
+
+    /// Writes `bytes` at `offset` of the data, which extends to cover them;
+    /// gaps read as whatever the slot held.
+    pub(crate) fn write_at(&mut self, offset: u32, bytes: &[u8]) -> Result<(), ChannelError> {
+        self.write_data(offset, bytes)?;
+        // write_data checked offset + len against the slot size.
+        self.len = self.len.max(offset + bytes.len() as u32);
+        Ok(())
+    }
+
+    /// Bytes of data written so far.
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
     /// Copies `bytes` into the slot's data area at `offset`.
-    pub(crate) fn write_data(&mut self, offset: u32, bytes: &[u8]) -> Result<(), ChannelError> {
+    fn write_data(&mut self, offset: u32, bytes: &[u8]) -> Result<(), ChannelError> {
         let too_large = ChannelError::DataTooLarge {
             offset,
             len: bytes.len(),
