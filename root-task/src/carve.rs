@@ -3,11 +3,12 @@
 //! untypeds. The plan is computed by pure, host-tested code; this module
 //! only replays its `Untyped_Retype` steps in order and collects the caps.
 
-use crate::{Context, RootTaskError};
+use crate::RootTaskError;
 use alloc::vec::Vec;
 use carve_plan::{Plan, PlanConfig, Step, UntypedRef};
 use sel4::bootinfo::BootInfo;
 use sel4::cap_type::Untyped;
+use sel4::Context;
 use sel4::{init_caps, Cap, ObjectType, Word};
 use sel4_alloc::{ObjectAllocator, UntypedRegion};
 

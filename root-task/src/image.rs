@@ -4,9 +4,10 @@
 //! place with the segment's rights.
 
 use crate::record::Record;
-use crate::{Context, RootTaskError};
+use crate::RootTaskError;
 use lwk_personality::loader::elf;
 use sel4::cap_type::Page;
+use sel4::Context;
 use sel4::{init_caps, sizes, Cap, CapRights, ObjectType, Word};
 use sel4_alloc::{ObjectAllocator, PageSize, VSpace};
 
@@ -42,7 +43,7 @@ pub fn fill_frame(
     // and nothing else uses that address; the slice dies before the unmap.
     let bytes = unsafe { core::slice::from_raw_parts_mut(SCRATCH_VADDR as *mut u8, PAGE as usize) };
     fill(bytes);
-    frame.page_unmap().context("Page_Unmap (scratch)")
+    Ok(frame.page_unmap().context("Page_Unmap (scratch)")?)
 }
 
 /// Loads `file` into `vspace` (whose caps and frames are recorded under

@@ -4,9 +4,10 @@
 //! child is retyped into 2 MiB frames for the personality.
 
 use crate::pci::{self, PciFunction};
-use crate::{Context, RootTaskError};
+use crate::RootTaskError;
 use sel4::bootinfo::BootInfo;
 use sel4::cap_type::{IoPort, Untyped};
+use sel4::Context;
 use sel4::{init_caps, Cap, ObjectType, Word};
 use sel4_alloc::{ObjectAllocator, PageSize};
 

@@ -86,14 +86,12 @@ impl From<sel4_alloc::MapError> for RootTaskError {
     }
 }
 
-/// Attaches a description to an seL4 error.
-pub trait Context<T> {
-    fn context(self, what: &'static str) -> Result<T, RootTaskError>;
-}
-
-impl<T> Context<T> for sel4::Result<T> {
-    fn context(self, what: &'static str) -> Result<T, RootTaskError> {
-        self.map_err(|err| RootTaskError::Sel4 { what, err })
+impl From<sel4::Failed> for RootTaskError {
+    fn from(f: sel4::Failed) -> Self {
+        RootTaskError::Sel4 {
+            what: f.what,
+            err: f.err,
+        }
     }
 }
 

@@ -10,13 +10,14 @@ use crate::carve::{Carved, PoolRun};
 use crate::image::{self, fill_frame};
 use crate::ivshmem::Window;
 use crate::record::{Record, TcbRec};
-use crate::{Context, RootTaskError};
+use crate::RootTaskError;
 use alloc::vec::Vec;
 use lwk_handoff::{
     slots, FrameRun, Handler, Handoff, HANDOFF_PAGES, HANDOFF_VADDR, IPC_BUFFER_VADDR, MAX_NODES,
     MAX_RUNS,
 };
 use sel4::cap_type::{CNode, Endpoint, Page, Pml4, Tcb};
+use sel4::Context;
 use sel4::{init_caps, sizes, Cap, CapData, CapRights, ObjectType, PrioProps, UserContext, Word};
 use sel4_alloc::{ObjectAllocator, PageSize, UntypedRegion, VSpace};
 

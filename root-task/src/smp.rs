@@ -6,11 +6,12 @@
 //! stack, and uses a page of the root task's own image as IPC buffer (the
 //! bootinfo lists the caps to those frames in address order).
 
-use crate::{Context, RootTaskError};
+use crate::RootTaskError;
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicU64, Ordering};
 use sel4::bootinfo::BootInfo;
 use sel4::cap_type::{Notification, Page, Tcb};
+use sel4::Context;
 use sel4::{init_caps, sizes, Cap, CapData, ObjectType, PrioProps, UserContext};
 use sel4_alloc::ObjectAllocator;
 use sel4_root_task::println;

@@ -4,9 +4,10 @@
 //! there), and one TCB pinned to an application node. All of it comes from
 //! the job allocator, whose untypeds are revoked when the job ends.
 
-use crate::{Context, PersonalityError};
+use crate::PersonalityError;
 use lwk_handoff::slots;
 use sel4::cap_type::{CNode, Pml4, Tcb};
+use sel4::Context;
 use sel4::{sizes, Cap, CapData, CapRights, ObjectType, PrioProps};
 use sel4_alloc::ObjectAllocator;
 

@@ -3,9 +3,10 @@
 //! buffer by address arithmetic, without kernel calls (LWK memory policy:
 //! everything premapped, nothing demand-paged).
 
-use crate::{Context, PersonalityError};
+use crate::PersonalityError;
 use lwk_handoff::{slots, FrameRun, Handoff, DIRECT_MAP_BASE, IVSHMEM_VADDR};
 use sel4::cap_type::{CNode, Page, Pml4};
+use sel4::Context;
 use sel4::{Cap, CapRights};
 use sel4_alloc::{ObjectAllocator, PageSize, UntypedRegion, VSpace};
 

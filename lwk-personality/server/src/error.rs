@@ -83,13 +83,11 @@ impl From<sel4_alloc::MapError> for PersonalityError {
     }
 }
 
-/// Attaches a description to an seL4 error.
-pub trait Context<T> {
-    fn context(self, what: &'static str) -> Result<T, PersonalityError>;
-}
-
-impl<T> Context<T> for sel4::Result<T> {
-    fn context(self, what: &'static str) -> Result<T, PersonalityError> {
-        self.map_err(|err| PersonalityError::Sel4 { what, err })
+impl From<sel4::Failed> for PersonalityError {
+    fn from(f: sel4::Failed) -> Self {
+        PersonalityError::Sel4 {
+            what: f.what,
+            err: f.err,
+        }
     }
 }

@@ -6,11 +6,12 @@
 
 use crate::job::{Outcome, SLOTS};
 use crate::trap::{self, Next};
-use crate::{Context, PersonalityError};
+use crate::PersonalityError;
 use core::sync::atomic::{AtomicU64, Ordering};
 use lwk_handoff::{Handoff, MAX_NODES};
 use sel4::cap_type::{Endpoint, Tcb};
 use sel4::fault::{Fault, UnknownFault};
+use sel4::Context;
 use sel4::{Cap, UserContext};
 use sel4_root_task::println;
 use sel4_root_task::time::Deadline;

@@ -26,7 +26,7 @@ use lwk_personality::mm::{Access, AddressSpace, Layout};
 use lwk_personality::syscall::process::Rlimits;
 use lwk_personality::syscall::time::TscClock;
 use lwk_personality::syscall::Dispatcher;
-use sel4::{Cap, UserContext};
+use sel4::{Cap, Context, UserContext};
 use sel4_alloc::ObjectAllocator;
 use sel4_root_task::println;
 use sel4_root_task::time::Deadline;
@@ -216,15 +216,10 @@ fn run_one(
     let cell = Box::new(JobCell::new(job));
     let slot = &SLOTS[0];
     slot.publish(&cell);
-    if let Err(e) = tcb.tcb_write_registers(true, 0, UserContext::WORDS as u64, &regs) {
+    let started = tcb.tcb_write_registers(true, 0, UserContext::WORDS as u64, &regs);
+    if let Err(e) = started.context("TCB_WriteRegisters (job start)") {
         slot.clear();
-        return (
-            Err(PersonalityError::Sel4 {
-                what: "TCB_WriteRegisters (job start)",
-                err: e,
-            }),
-            teardown(cell.into_inner()),
-        );
+        return (Err(e.into()), teardown(cell.into_inner()));
     }
     let deadline = Deadline::after_ms(JOB_TIMEOUT_MS);
     let mut killed = false;

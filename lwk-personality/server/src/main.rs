@@ -27,7 +27,7 @@ use sel4_root_task::{println, Never};
 
 sel4_root_task::declare_component!(main);
 
-pub use error::{Context, PersonalityError};
+pub use error::PersonalityError;
 
 fn main(arg: u64) -> Result<Never, PersonalityError> {
     // The console cap is at a fixed slot, so errors can be printed even

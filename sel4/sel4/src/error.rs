@@ -55,3 +55,29 @@ impl fmt::Display for Error {
         }
     }
 }
+
+/// A failed invocation with what it was for: components wrap it into
+/// their own error types (`From<Failed>`), so every call site says
+/// `.context("TCB_Configure (handler)")?` the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed {
+    pub what: &'static str,
+    pub err: Error,
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.err)
+    }
+}
+
+/// Attaches a description to an invocation's error.
+pub trait Context<T> {
+    fn context(self, what: &'static str) -> core::result::Result<T, Failed>;
+}
+
+impl<T> Context<T> for Result<T> {
+    fn context(self, what: &'static str) -> core::result::Result<T, Failed> {
+        self.map_err(|err| Failed { what, err })
+    }
+}

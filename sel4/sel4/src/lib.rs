@@ -23,7 +23,7 @@ mod message_info;
 mod types;
 
 pub use cptr::{cap, CPtr, Cap, CapType};
-pub use error::{Error, Result, NUM_ERRORS};
+pub use error::{Context, Error, Failed, Result, NUM_ERRORS};
 pub use message_info::MessageInfo;
 pub use types::{CapData, CapRights, PrioProps, UserContext, VcpuContext, VmAttributes};
 
