@@ -273,11 +273,13 @@ fn build_and_unit_test(
     }
 }
 
-/// `cargo test -p sel4-gen` against one variant's kernel.
+/// `cargo test -p sel4-gen -p sel4` against one variant's kernel (the
+/// bindings crate builds only against a kernel: its bootinfo and fault
+/// decoders are tested here).
 fn sel4_gen_tests(toolchain: &Toolchain, variant: Variant) -> Result<()> {
     step(format!("sel4-gen tests against {variant}"));
     let mut cmd = proc::cargo();
-    cmd.args(["test", "-p", "sel4-gen"])
+    cmd.args(["test", "-p", "sel4-gen", "-p", "sel4"])
         .env("SEL4_KERNEL_SRC", &toolchain.sel4_src)
         .env("SEL4_KERNEL_CONFIG", variant.dot_config())
         .env("PATH", toolchain.path_env()?);
