@@ -205,6 +205,19 @@ impl RootTaskCheck {
     }
 }
 
+/// Judges a standalone-jobs boot: done when the personality says every job
+/// of the pack ran (`JOBS-DONE`), failed on any component failure or panic.
+/// The jobs' own verdicts are lines of their own (`JOB-EXIT`, ...).
+pub fn jobs_line(line: &str) -> Check {
+    if line.contains("JOBS-DONE") {
+        Check::Pass
+    } else if line.contains(FAIL) || line.contains(COMPONENT_FAIL) || line.contains(PANIC) {
+        Check::Fail(line.trim().to_string())
+    } else {
+        Check::Continue
+    }
+}
+
 /// `nodes=<N>` as the first word after the OK marker.
 fn parse_nodes(rest: &str) -> Option<u32> {
     rest.split_whitespace()

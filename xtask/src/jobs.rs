@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::layout::{self, Variant};
 use crate::proc::{self, step};
-use crate::qemu::{Check, Machine};
+use crate::qemu::Machine;
 
 /// A test program and how its job must end: `JOB-EXIT ... status=N` or
 /// `JOB-SIGNAL ... signal=N`.
@@ -141,16 +141,7 @@ pub fn standalone(variant: Variant, timeout: Duration) -> Result<()> {
         if let Some(e) = parse_end(line) {
             seen.push(e);
         }
-        if line.contains("JOBS-DONE") {
-            Check::Pass
-        } else if line.contains("PANIC")
-            || line.contains("COMPONENT-FAIL")
-            || line.contains("ROOT-TASK-FAIL")
-        {
-            Check::Fail(line.trim().to_string())
-        } else {
-            Check::Continue
-        }
+        crate::console::jobs_line(line)
     })?;
     drop(machine);
     let _ = std::fs::remove_file(&pack_path);

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 
 use crate::layout::{self, Variant};
-use crate::qemu::{Check, Machine};
+use crate::qemu::Machine;
 use crate::{build, setup};
 
 /// Options of `cargo xtask run`.
@@ -106,16 +106,7 @@ pub fn run(args: &Args) -> Result<i32> {
             if echo {
                 eprintln!("{line}");
             }
-            if line.contains("JOBS-DONE") {
-                Check::Pass
-            } else if line.contains("ROOT-TASK-FAIL")
-                || line.contains("COMPONENT-FAIL")
-                || line.contains("PANIC")
-            {
-                Check::Fail(line.trim().to_string())
-            } else {
-                Check::Continue
-            }
+            crate::console::jobs_line(line)
         },
     )?;
     // Frames after the exit frame do not exist; give the socket a moment.
