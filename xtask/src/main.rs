@@ -14,10 +14,12 @@
 //! | `build`    | setup + kernel + root task + the `simulate` script |
 //! | `simulate` | build, then run the system in QEMU |
 //! | `test`     | setup, host unit tests, all variants, a QEMU boot matrix |
+//! | `capdl`    | `verify`: boot, capture the capDL spec, check the design rules |
 //!
 //! Outputs live under `target/lwk/` (see [`layout`]).
 
 mod build;
+mod capdl;
 mod console;
 mod jobs;
 mod kernel;
@@ -62,6 +64,9 @@ enum Command {
     /// The project's test suite (used by CI): host unit tests, every kernel
     /// variant, and a matrix of QEMU boots checked on the console.
     Test(test::Args),
+    /// capDL: `verify` boots the system (or reads --spec FILE), captures
+    /// the spec the root task prints and checks the design rules.
+    Capdl(capdl::Args),
 }
 
 /// Reports errors as their chain of causes, without a backtrace of this
@@ -98,6 +103,7 @@ fn run(command: Command) -> Result<()> {
         Command::Build(args) => build::run(&args).map(drop),
         Command::Simulate(args) => simulate::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Capdl(args) => capdl::run(&args),
         Command::Run(_) => unreachable!("handled in main"),
     }
 }

@@ -31,6 +31,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "make",
     "gcc",
     "binutils",
+    // `dot`, to render the capDL graph as SVG (`cargo xtask capdl verify`).
+    "graphviz",
 ];
 
 /// PyPI packages for the kernel build (its generators and our Kconfig step),

@@ -11,7 +11,11 @@
 //! 5. `boot <variant>-x<N>-<mem>[-ivshmem]`: QEMU boots with N nodes, that
 //!    much memory and optionally the shared-buffer device, judged on the console
 //!    (see [`crate::console`]); the time from QEMU start to the root task's
-//!    first line is printed as a measurement, never a threshold.
+//!    first line is printed as a measurement, never a threshold;
+//! 6. `capdl verify <boot>`: the capDL spec that the release-smp 4-node
+//!    ivshmem boot printed passes every design rule, and `capdl rule <r>
+//!    fires: …`: broken copies of it fail with the rule each breaks
+//!    (see [`crate::capdl`]; no extra boot).
 //!
 //! Every check runs even when an earlier one failed, except those that need
 //! its output (no boot without a build). Boots are independent: each starts a
@@ -212,6 +216,23 @@ pub fn run(args: &Args) -> Result<()> {
         }
         let outcome = run_boot(boot, timeout);
         results.record(name, flatten(outcome));
+    }
+
+    // capDL: the spec printed by a boot made above, then broken copies of
+    // it, each of which must fail with its rule (no extra boot).
+    let capdl_boot = Boot::new(ReleaseSmp, 4, "512M", true).name();
+    if boots.iter().any(|b| b.name() == capdl_boot) {
+        let log = layout::logs_dir().join(format!("{capdl_boot}.log"));
+        let name = format!("capdl verify {capdl_boot}");
+        if results.passed(&format!("boot {capdl_boot}")) {
+            let outcome = crate::capdl::verify_console_log(&log, &capdl_boot);
+            results.record(name, flatten(outcome));
+            for (check, outcome) in crate::capdl::broken_spec_checks(&log) {
+                results.record(check, flatten(outcome));
+            }
+        } else {
+            results.record(name, Err(format!("boot {capdl_boot} did not pass")));
+        }
     }
 
     // Foreign programs run on release kernels only.
