@@ -14,6 +14,7 @@
 //! | `build`    | setup + kernel + root task + the `simulate` script |
 //! | `simulate` | build, then run the system in QEMU |
 //! | `test`     | setup, host unit tests, all variants, a QEMU boot matrix |
+//! | `linux-vm` | build, boot or end-to-end test the Linux VM (`build`, `boot`, `e2e`) |
 //! | `capdl`    | `verify`: boot, capture the capDL spec, check the design rules |
 //!
 //! Outputs live under `target/lwk/` (see [`layout`]).
@@ -24,6 +25,7 @@ mod console;
 mod jobs;
 mod kernel;
 mod layout;
+mod linuxvm;
 mod proc;
 mod qemu;
 mod run;
@@ -61,6 +63,9 @@ enum Command {
     /// Run a static Linux program on the LWK: its output on stdout/stderr,
     /// our stdin to it, its exit status as ours (128+N for signal N).
     Run(run::Args),
+    /// The Linux VM that serves the LWK's I/O: build its image, boot it,
+    /// or run the end-to-end check of forwarded file calls.
+    LinuxVm(linuxvm::Args),
     /// The project's test suite (used by CI): host unit tests, every kernel
     /// variant, and a matrix of QEMU boots checked on the console.
     Test(test::Args),
@@ -103,6 +108,7 @@ fn run(command: Command) -> Result<()> {
         Command::Build(args) => build::run(&args).map(drop),
         Command::Simulate(args) => simulate::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::LinuxVm(args) => linuxvm::run(&args),
         Command::Capdl(args) => capdl::run(&args),
         Command::Run(_) => unreachable!("handled in main"),
     }

@@ -33,6 +33,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "binutils",
     // `dot`, to render the capDL graph as SVG (`cargo xtask capdl verify`).
     "graphviz",
+    // Decompresses the Linux VM's kernel (the bzImage's xz payload).
+    "xz-utils",
 ];
 
 /// PyPI packages for the kernel build (its generators and our Kconfig step),
