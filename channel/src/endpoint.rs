@@ -83,6 +83,26 @@ impl<'a> Liveness<'a> {
         self.own.heartbeat.store(beat.wrapping_add(1), Relaxed);
     }
 
+    /// Waits up to `timeout` for the peer to announce itself up, and returns
+    /// what it announces. The LWK calls this before its first forwarded call
+    /// so that a Linux VM that was never started (or whose daemon never
+    /// attached) is a [`ChannelError::Timeout`] after a bounded wait, not a
+    /// hang; a peer that closed is [`ChannelError::PeerDown`] at once.
+    pub fn wait_for_peer(
+        &self,
+        waiter: &mut impl Waiter,
+        timeout: Duration,
+    ) -> Result<PeerStatus, ChannelError> {
+        poll_until(waiter, timeout, || {
+            let status = self.peer_status()?;
+            match status.status {
+                SideStatus::Up => Ok(Some(status)),
+                SideStatus::Absent => Ok(None),
+                SideStatus::Down => Err(ChannelError::PeerDown),
+            }
+        })
+    }
+
     /// Announces that this side stops answering; a peer waiting on it gets
     /// [`ChannelError::PeerDown`] instead of waiting for its timeout.
     pub fn close(&self) {

@@ -465,3 +465,31 @@ fn a_daemon_notices_the_lwk_formatting_again() {
     let linux = LinuxEndpoint::attach(mem.region(), &mut FakeClock(0), Duration::ZERO).unwrap();
     assert_eq!(linux.check_lwk(), Ok(()));
 }
+
+#[test]
+fn waiting_for_a_linux_side_that_never_comes_times_out() {
+    let mem = Mem::new();
+    let lwk = LwkEndpoint::format(mem.region());
+    // Nobody attached: a bounded wait, then Timeout (the fake clock makes
+    // the wait exact and instant).
+    let mut clock = FakeClock(0);
+    let r = lwk
+        .liveness
+        .wait_for_peer(&mut clock, Duration::from_secs(2));
+    assert_eq!(r, Err(ChannelError::Timeout));
+    assert!(clock.0 >= 2_000_000_000 && clock.0 < 2_100_000_000);
+
+    // Once the daemon attaches, the wait returns its status at once.
+    let linux = LinuxEndpoint::attach(mem.region(), &mut FakeClock(0), Duration::ZERO).unwrap();
+    let status = lwk
+        .liveness
+        .wait_for_peer(&mut FakeClock(0), Duration::ZERO)
+        .unwrap();
+    assert_eq!((status.status, status.generation), (SideStatus::Up, 1));
+    // A daemon that closed is down, without waiting out the timeout.
+    linux.liveness.close();
+    let r = lwk
+        .liveness
+        .wait_for_peer(&mut FakeClock(0), Duration::from_secs(3600));
+    assert_eq!(r, Err(ChannelError::PeerDown));
+}
