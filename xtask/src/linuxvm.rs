@@ -30,7 +30,7 @@ use crate::layout;
 use crate::proc::step;
 use crate::qemu::{Check, Machine};
 
-pub use e2e::{no_peer_test, vm_test};
+pub use e2e::{host_test, no_peer_test, vm_test};
 
 /// The console line the daemon prints once it has mapped the region.
 pub const READY: &str = "LINUX-VM-READY";
@@ -61,6 +61,10 @@ enum Sub {
         /// Seconds the boot may take to reach LINUX-VM-READY.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Run the daemon natively on this host instead of in the VM (no
+        /// QEMU; checks the daemon and the channel in seconds).
+        #[arg(long)]
+        host: bool,
     },
 }
 
@@ -89,9 +93,13 @@ pub fn run(args: &Args) -> Result<()> {
     match &args.command {
         Sub::Build => image::build().map(drop),
         Sub::Boot(boot) => run_boot(boot),
-        Sub::E2e { timeout } => {
+        Sub::E2e { timeout, host } => {
             no_peer_test()?;
-            vm_test(Duration::from_secs(*timeout))
+            if *host {
+                host_test()
+            } else {
+                vm_test(Duration::from_secs(*timeout))
+            }
         }
     }
 }

@@ -15,7 +15,12 @@
 //! 6. `capdl verify <boot>`: the capDL spec that the release-smp 4-node
 //!    ivshmem boot printed passes every design rule, and `capdl rule <r>
 //!    fires: …`: broken copies of it fail with the rule each breaks
-//!    (see [`crate::capdl`]; no extra boot).
+//!    (see [`crate::capdl`]; no extra boot);
+//! 7. `linux-vm …`: with no Linux VM the LWK's wait for it ends in a clear
+//!    error within its timeout; the daemon serves forwarded file calls on
+//!    the host; the Linux VM image boots in QEMU and serves the same calls
+//!    over ivshmem and 9p, checked against the host's view of the share
+//!    (see [`crate::linuxvm`]; needs no seL4 build).
 //!
 //! Every check runs even when an earlier one failed, except those that need
 //! its output (no boot without a build). Boots are independent: each starts a
@@ -202,6 +207,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     let timeout = Duration::from_secs(args.timeout);
+    linux_vm_checks(args, timeout, &mut results);
     for &boot in boots {
         let name = format!("boot {}", boot.name());
         let script = boot.variant.simulate_script();
@@ -261,6 +267,29 @@ pub fn run(args: &Args) -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Step 7: the Linux VM, which needs nothing of the seL4 side. Its boot
+/// gets at least two minutes (a TCG Linux boot is ~3 s, more on a loaded
+/// machine).
+fn linux_vm_checks(args: &Args, timeout: Duration, results: &mut Results) {
+    use crate::linuxvm;
+    results.record(
+        "linux-vm no VM: bounded wait, clear error",
+        flatten(linuxvm::no_peer_test()),
+    );
+    if args.boot_only {
+        return;
+    }
+    results.record(
+        "linux-vm daemon on the host: forwarded file calls",
+        flatten(linuxvm::host_test()),
+    );
+    let boot = timeout.max(Duration::from_secs(120));
+    results.record(
+        "linux-vm e2e: QEMU boot, forwarded file calls over ivshmem + 9p",
+        flatten(linuxvm::vm_test(boot)),
+    );
 }
 
 /// Steps 1-4: kernels, host unit tests, seL4-side builds.
