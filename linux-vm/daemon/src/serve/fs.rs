@@ -9,16 +9,38 @@ use super::{Args, Ctx};
 use crate::path::PATH_MAX;
 use crate::sys;
 
+/// The flags `openat(2)` knows (`VALID_OPEN_FLAGS`); it ignores the
+/// others, where `openat2(2)` would refuse them.
+const VALID_OPEN_FLAGS: i32 = libc::O_ACCMODE
+    | libc::O_CREAT
+    | libc::O_EXCL
+    | libc::O_NOCTTY
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_DSYNC
+    | libc::O_ASYNC
+    | libc::O_DIRECT
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_NOATIME
+    | libc::O_CLOEXEC
+    | libc::O_PATH
+    | libc::O_TMPFILE
+    | libc::O_SYNC;
+
 /// Implements Linux `openat(2)`: `(dirfd, path, flags, mode)`; the new
 /// descriptor is the lowest free one of the job.
 pub fn openat(ctx: &mut Ctx, args: &Args) -> Result<u64, Errno> {
     let path = args.path(1)?;
-    let flags = args.int(2);
+    let flags = args.int(2) & VALID_OPEN_FLAGS;
     let cloexec = flags & libc::O_CLOEXEC != 0;
+    // openat ignores the mode unless it creates; openat2 insists on 0.
+    let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    let mode = if creates { args.u64(3) & 0o7777 } else { 0 };
     let dir = ctx.job.dir(args.fd(0))?;
-    let file = ctx
-        .root
-        .open_at(dir, path, flags as u32 as u64, args.u64(3) & 0o7777)?;
+    let file = ctx.root.open_at(dir, path, flags as u32 as u64, mode)?;
     ctx.job.files.insert(0, file, cloexec).map(|fd| fd as u64)
 }
 
