@@ -4,7 +4,9 @@
 //! priority, core), its VSpace as the root task built it (image, IPC
 //! buffers, handoff record and the paging structures), and the pool, reserve
 //! and shared-buffer objects it was given. `cargo xtask capdl verify` parses
-//! it and checks the design rules.
+//! it and checks the design rules. Trailing `-- paddr <name> <addr>`
+//! comments give every object's physical address, for `cargo xtask capdl
+//! witness` (the kernel's own view, on a debug kernel).
 //!
 //! Names follow the `capdl` crate's role convention: `pers_*` for the
 //! personality, `handler_<core>` for fault handlers, `pool_*` for pool
@@ -108,8 +110,9 @@ impl Builder<'_> {
     }
 }
 
-/// Builds the spec from the record.
-pub fn build(rec: &Record) -> Result<Spec, CapdlError> {
+/// Builds the spec from the record, with the physical address of every
+/// object the record knows one for (by name).
+pub fn build(rec: &Record) -> Result<(Spec, BTreeMap<String, Word>), CapdlError> {
     let mut b = Builder {
         rec,
         spec: Spec::new(Arch::X86_64),
@@ -223,16 +226,28 @@ pub fn build(rec: &Record) -> Result<Spec, CapdlError> {
             .map(&pml4, m.vaddr, &f, rights(m.rights))
             .map_err(err)?;
     }
-    Ok(b.spec)
+    let addrs = b
+        .names
+        .iter()
+        .filter_map(|(slot, name)| Some((name.clone(), b.by_slot.get(slot)?.paddr)))
+        .collect();
+    Ok((b.spec, addrs))
 }
 
 /// Prints the spec between markers.
 pub fn print(rec: &Record) -> Result<(), CapdlError> {
-    let spec = build(rec)?;
+    let (spec, addrs) = build(rec)?;
     let text = capdl::print(&spec);
     println!("CAPDL-BEGIN objects={}", spec.objects().len());
     for line in text.lines() {
         println!("{line}");
+    }
+    // capDL has no physical address for most objects; as comments (which
+    // capDL-tool and our parser skip) they let `cargo xtask capdl witness`
+    // match the spec's objects with the kernel's, which it finds by address.
+    println!("-- paddr: the physical address of each object, for the kernel-dump comparison");
+    for (name, paddr) in &addrs {
+        println!("-- paddr {name} {paddr:#x}");
     }
     println!("CAPDL-END");
     Ok(())

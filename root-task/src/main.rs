@@ -18,6 +18,7 @@ mod pci;
 mod personality;
 mod record;
 mod smp;
+mod snapshot;
 mod summary;
 
 use sel4::bootinfo::BootInfo;
@@ -198,6 +199,9 @@ fn main(bi: &BootInfo<'static>) -> Result<Never, RootTaskError> {
     if let Err(e) = capdl_out::print(&rec) {
         println!("CAPDL-ERROR {e}");
     }
+    // The kernel's own view of what was just described, when asked for
+    // (debug kernels only; see snapshot.rs).
+    snapshot::take_if_requested(sel4::init_caps::IO_PORT);
     let elapsed_us = (sel4_root_task::time::rdtsc() - start) / sel4_root_task::time::tsc_mhz();
     println!(
         "ROOT-TASK-OK nodes={nodes} pci_devices={} pool_mib={} boot_work_us={elapsed_us}",

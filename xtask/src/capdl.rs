@@ -22,6 +22,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use capdl::rules::{self, Rule};
 use capdl::{Cap, FrameSize, ObjectKind, Rights, RuleConfig, Spec, TcbAttrs};
 
+mod bitfield;
+mod witness;
+
 use crate::layout::{self, Variant};
 use crate::proc::step;
 use crate::qemu::{Check, Machine};
@@ -46,6 +49,27 @@ enum CapdlCommand {
     /// Boot the system (or read --spec FILE), capture its capDL spec, check
     /// every design rule; exit non-zero on any violation or error.
     Verify(VerifyArgs),
+    /// On a debug kernel: boot, let the root task call seL4_DebugSnapshot,
+    /// walk the kernel's own view over the serial line and compare it with
+    /// the root task's spec; exit non-zero on any difference.
+    Witness(WitnessArgs),
+}
+
+/// Options of `cargo xtask capdl witness`.
+#[derive(clap::Args)]
+pub struct WitnessArgs {
+    /// Debug kernel variant to build and boot.
+    #[arg(long, short, value_enum, default_value_t = Variant::Debug)]
+    variant: Variant,
+    /// Nodes (QEMU -smp); the variant's default when not given.
+    #[arg(long, short)]
+    nodes: Option<u32>,
+    /// Guest memory (QEMU -m).
+    #[arg(long, short, default_value = "512M")]
+    mem: String,
+    /// Seconds for the boot and the whole walk.
+    #[arg(long, default_value_t = 180)]
+    timeout: u64,
 }
 
 /// Options of `cargo xtask capdl verify`.
@@ -76,7 +100,27 @@ pub struct VerifyArgs {
 pub fn run(args: &Args) -> Result<()> {
     match &args.command {
         CapdlCommand::Verify(v) => verify(v),
+        CapdlCommand::Witness(w) => {
+            let toolchain = setup::ensure()?;
+            crate::build::build(&toolchain, w.variant)?;
+            witness_boot(w.variant, w.nodes, &w.mem, Duration::from_secs(w.timeout))
+        }
     }
+}
+
+/// For `capdl witness` and `cargo xtask test`: boots a built debug variant
+/// and compares the kernel's own view with the root task's spec.
+pub fn witness_boot(
+    variant: Variant,
+    nodes: Option<u32>,
+    mem: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let nodes = nodes.unwrap_or(variant.default_nodes());
+    let logs = layout::logs_dir();
+    fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let log = logs.join(format!("capdl-witness-{variant}-x{nodes}-{mem}.log"));
+    witness::witness(variant, nodes, mem, timeout, &log, &out_dir())
 }
 
 fn verify(args: &VerifyArgs) -> Result<()> {

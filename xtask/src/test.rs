@@ -241,6 +241,18 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
 
+    // The kernel's own view (debug kernel, uniprocessor: no foreign
+    // program runs on it) against the root task's spec: one boot.
+    if variants.contains(&Variant::Debug) {
+        let name = "capdl witness debug-x1-512M (kernel dump vs spec)";
+        if args.boot_only || results.passed("build debug") {
+            let outcome = crate::capdl::witness_boot(Variant::Debug, Some(1), "512M", timeout * 3);
+            results.record(name, flatten(outcome));
+        } else {
+            results.record(name, Err("debug was not built".into()));
+        }
+    }
+
     // Foreign programs run on release kernels only.
     for variant in [Variant::Release, Variant::ReleaseSmp] {
         if !variants.contains(&variant) {
