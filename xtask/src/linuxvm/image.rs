@@ -139,10 +139,17 @@ pub fn build() -> Result<Image> {
     }
     let _ = fs::remove_file(&stamp);
 
-    step(format!("linux-vm: extracting vmlinux from {kernel_pkg}"));
-    let bz = fs::read(kernel_root.join("boot").join(format!("vmlinuz-{release}")))
-        .context("kernel package has no /boot/vmlinuz")?;
-    extract_vmlinux(&bz, &vmlinux)?;
+    // The kernel changes far less often than the daemon: its own stamp.
+    let kernel_stamp = image_dir.join("vmlinux.from");
+    let kernel_id = format!("{kernel_pkg}={kernel_ver}");
+    if !vmlinux.is_file() || fs::read_to_string(&kernel_stamp).ok().as_deref() != Some(&kernel_id) {
+        step(format!("linux-vm: extracting vmlinux from {kernel_pkg}"));
+        let _ = fs::remove_file(&kernel_stamp);
+        let bz = fs::read(kernel_root.join("boot").join(format!("vmlinuz-{release}")))
+            .context("kernel package has no /boot/vmlinuz")?;
+        extract_vmlinux(&bz, &vmlinux)?;
+        fs::write(&kernel_stamp, &kernel_id)?;
+    }
 
     step(format!(
         "linux-vm: packing initramfs ({} modules: {})",
