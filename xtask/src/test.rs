@@ -20,7 +20,10 @@
 //!    error within its timeout; the daemon serves forwarded file calls on
 //!    the host; the Linux VM image boots in QEMU and serves the same calls
 //!    over ivshmem and 9p, checked against the host's view of the share
-//!    (see [`crate::linuxvm`]; needs no seL4 build).
+//!    (see [`crate::linuxvm`]; needs no seL4 build);
+//! 8. `capdl witness debug-x1-512M`: one debug boot in which the root task
+//!    calls `seL4_DebugSnapshot`; the kernel's own view, walked over the
+//!    serial line, must match the root task's spec.
 //!
 //! Every check runs even when an earlier one failed, except those that need
 //! its output (no boot without a build). Boots are independent: each starts a

@@ -903,3 +903,89 @@ pub fn witness(
     let _ = fs::remove_file(&socket);
     result.map_err(|e| anyhow!("{e:#} (console log: {})", log.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "arch x86_64\nobjects {\n    pers_control = tcb\n    pers_cnode = cnode (4 bits)\n    pers_ep = ep\n}\n\
+        caps {\n    pers_control { cspace: pers_cnode (guard: 0, guard_size: 60) }\n    pers_cnode { 1: pers_ep (RWG, badge: 3) }\n}\n\
+        -- paddr pers_control 0x1000\n-- paddr pers_cnode 0x4000\n-- paddr pers_ep 0x8000\n";
+
+    fn kernel() -> KernelView {
+        let cnode = KCap {
+            size_bits: 4,
+            guard_size: 60,
+            ..KCap::new("cnode", 0x4000)
+        };
+        let reply = KCap {
+            master: true,
+            ..KCap::new("reply", 0x1000)
+        };
+        let ep = KCap {
+            rights: Rights::RWG,
+            badge: 3,
+            ..KCap::new("ep", 0x8000)
+        };
+        let mut view = KernelView::default();
+        view.tcbs
+            .insert(0x1000, BTreeMap::from([(0, cnode), (2, reply)]));
+        view.cnodes.insert(0x4000, (4, BTreeMap::from([(1, ep)])));
+        for (a, k) in [(0x1000, "tcb"), (0x4000, "cnode"), (0x8000, "ep")] {
+            view.objects.insert((a, k.into()), 0);
+        }
+        view
+    }
+
+    #[test]
+    fn same_system_no_difference_and_each_change_is_listed() {
+        let spec = capdl::parse(SPEC).unwrap();
+        let addrs = paddr_comments(SPEC);
+        assert_eq!(addrs.len(), 3);
+        assert_eq!(compare(&spec, &addrs, &kernel()), Vec::<String>::new());
+
+        let mut k = kernel();
+        k.cnodes
+            .get_mut(&0x4000)
+            .unwrap()
+            .1
+            .get_mut(&1)
+            .unwrap()
+            .rights = Rights::RW;
+        let d = compare(&spec, &addrs, &k);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].contains("rights `RWG` in the spec, `RW` in the kernel"),
+            "{d:?}"
+        );
+
+        let mut k = kernel();
+        let extra = KCap::new("frame", 0x9000);
+        k.cnodes.get_mut(&0x4000).unwrap().1.insert(7, extra);
+        let d = compare(&spec, &addrs, &k);
+        assert!(
+            d[0].contains("slot 7: the kernel holds a frame cap"),
+            "{d:?}"
+        );
+
+        let mut k = kernel();
+        k.tcbs
+            .get_mut(&0x1000)
+            .unwrap()
+            .get_mut(&0)
+            .unwrap()
+            .guard_size = 59;
+        let d = compare(&spec, &addrs, &k);
+        assert!(d[0].contains("guard 0/60 bits in the spec, 0/59"), "{d:?}");
+
+        let mut k = kernel();
+        k.objects.remove(&(0x8000, "ep".into()));
+        k.objects.insert((0x8000, "notification".into()), 0);
+        let d = compare(&spec, &addrs, &k);
+        assert!(
+            d.iter()
+                .any(|d| d.contains("the kernel has notification there")),
+            "{d:?}"
+        );
+    }
+}
