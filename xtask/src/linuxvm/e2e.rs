@@ -602,8 +602,13 @@ pub fn no_peer_test() -> Result<()> {
 /// The exercise against the daemon running natively on this host.
 pub fn host_test() -> Result<()> {
     step("linux-vm: building the daemon for the host");
-    proc::run(proc::cargo().args(["build", "-j2", "-p", "lwk-linux-daemon"]))?;
-    let daemon = crate::layout::repo_root().join("target/debug/lwk-linux-daemon");
+    let target_dir = image::dir().join("host-cargo");
+    proc::run(
+        proc::cargo()
+            .args(["build", "-j2", "-p", "lwk-linux-daemon", "--target-dir"])
+            .arg(&target_dir),
+    )?;
+    let daemon = target_dir.join("debug/lwk-linux-daemon");
     let scratch = Scratch::new("host")?;
     let shm = ShmFile::fresh("host")?;
     let mut child = Command::new(&daemon)
