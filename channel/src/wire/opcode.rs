@@ -12,6 +12,9 @@
 //! becomes nothing, and the bytes come back as the response's data. Paths are
 //! NUL-terminated. Vectored calls carry the concatenated contents, with the
 //! iovec lengths as `u64`s at the start of the data (`args[2]` = count).
+//! The daemon's reading of each call (which argument is an offset, what
+//! comes back; `fcntl` locks carry a `struct flock` at the offset in
+//! `args[2]`) is tabled in `docs/linux-vm.md`.
 
 use super::RingId;
 
