@@ -13,6 +13,42 @@ use anyhow::{bail, Context, Result};
 use crate::layout::{self, Variant};
 use crate::proc::{self, step};
 
+/// QEMU nodes of every run: node 0 for the personality's control thread,
+/// three application nodes.
+const NODES: u32 = 4;
+
+/// What `tests/programs/threads.c` prints on the LWK with three
+/// application nodes (natively a fourth thread starts and nothing is
+/// pinned, so Linux is not the oracle here).
+const THREADS_EXPECTED: &str = "fourth thread: EAGAIN\n\
+counter 900 of 900, join values 30\n\
+one node per thread: yes\n\
+thread after join: ok 7\n\
+timed wait: ETIMEDOUT\n";
+
+/// The pthread program (musl and glibc): three threads on three nodes
+/// synchronising through futexes, the fourth refused, a freed node used
+/// again, a timed wait timing out.
+pub fn thread_programs(variant: Variant) -> Result<()> {
+    let mut failures = Vec::new();
+    for compiler in ["musl-gcc", "gcc"] {
+        let exe = build_c_with("threads", compiler, &["-lpthread"])?;
+        let argv = vec![exe.to_string_lossy().into_owned()];
+        step(format!("run {variant}: {} (3 threads)", argv[0]));
+        let (out, status) = run(&argv, b"", Some(variant))?;
+        if status != 0 || out != THREADS_EXPECTED.as_bytes() {
+            failures.push(format!(
+                "{compiler}: status {status}, output {:?}, expected status 0 and {THREADS_EXPECTED:?}",
+                String::from_utf8_lossy(&out)
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
+    Ok(())
+}
+
 /// A program run and its stdin.
 struct Case {
     argv: Vec<String>,
@@ -29,6 +65,10 @@ fn case(argv: &[&str], stdin: &'static [u8]) -> Case {
 /// Builds `tests/programs/<name>.c` statically with `compiler` (musl-gcc
 /// or gcc) into `target/lwk/programs/<name>-<compiler>`.
 fn build_c(name: &str, compiler: &str) -> Result<PathBuf> {
+    build_c_with(name, compiler, &[])
+}
+
+fn build_c_with(name: &str, compiler: &str, libs: &[&str]) -> Result<PathBuf> {
     let src = layout::repo_root()
         .join("tests/programs")
         .join(format!("{name}.c"));
@@ -39,7 +79,8 @@ fn build_c(name: &str, compiler: &str) -> Result<PathBuf> {
         Command::new(compiler)
             .args(["-static", "-O2", "-o"])
             .arg(&out)
-            .arg(&src),
+            .arg(&src)
+            .args(libs),
     )?;
     Ok(out)
 }
@@ -70,7 +111,8 @@ fn run(argv: &[String], stdin: &[u8], lwk: Option<Variant>) -> Result<(Vec<u8>, 
     let mut cmd = match lwk {
         Some(v) => {
             let mut c = Command::new(std::env::current_exe()?);
-            c.args(["run", "--standalone", "--variant", v.name(), "--"])
+            c.args(["run", "--standalone", "--variant", v.name()])
+                .args(["--nodes", &NODES.to_string(), "--"])
                 .args(argv);
             c
         }

@@ -276,6 +276,10 @@ pub fn run(args: &Args) -> Result<()> {
             "programs release-smp (musl, glibc, busybox vs Linux)",
             flatten(outcome),
         );
+        results.record(
+            "threads release-smp (pthreads on 3 nodes, futexes; musl, glibc)",
+            flatten(crate::run_tests::thread_programs(Variant::ReleaseSmp)),
+        );
     }
 
     if !results.summarize() {

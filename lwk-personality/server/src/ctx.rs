@@ -2,7 +2,8 @@
 //! memory manager and the personality's views of the job's frames, the TSC,
 //! identities, the job channel, and bookkeeping.
 
-use crate::job::Job;
+use crate::job::{Job, Thread};
+use core::sync::atomic::{AtomicBool, Ordering};
 use lwk_personality::futex::FutexTable;
 use lwk_personality::mm::{Access, AddressSpace, Backing};
 use lwk_personality::syscall::process::{CpuSet, Credentials, Ids, Report, Rlimits};
@@ -19,6 +20,28 @@ const STDIN_TIMEOUT_MS: u64 = 600_000;
 pub struct Ctx<'a> {
     pub job: &'a mut Job,
     pub regs: &'a mut UserContext,
+    /// The calling thread's index in `job.threads` (its handler's index).
+    pub thread: usize,
+    /// The job's wake flags (see `JobCell::woken`).
+    pub woken: &'a [AtomicBool],
+    /// Set by `sleep_until`: the trap resumes the thread at this deadline
+    /// instead of now, with the job's lock released meanwhile.
+    pub sleep: Option<Deadline>,
+}
+
+impl Ctx<'_> {
+    fn me(&self) -> &Thread {
+        // The trap only builds a Ctx for a live thread.
+        self.job.threads[self.thread]
+            .as_ref()
+            .expect("Ctx for a live thread")
+    }
+
+    fn me_mut(&mut self) -> &mut Thread {
+        self.job.threads[self.thread]
+            .as_mut()
+            .expect("Ctx for a live thread")
+    }
 }
 
 /// Copies between a job's memory and the personality, run by run.
@@ -68,10 +91,10 @@ impl Process for Ctx<'_> {
     }
 
     fn ids(&self) -> Ids {
-        let pid = 1000 + self.job.id as i32;
+        let pid = self.job.pid();
         Ids {
             pid,
-            tid: pid,
+            tid: self.me().tid,
             ppid: 1,
             pgid: pid,
             sid: pid,
@@ -95,7 +118,7 @@ impl Process for Ctx<'_> {
     }
 
     fn thread_start_tsc(&self) -> u64 {
-        self.job.start_tsc
+        self.me().start_tsc
     }
 
     fn signals(&mut self) -> &mut SignalState {
@@ -108,7 +131,7 @@ impl Process for Ctx<'_> {
 
     fn affinity(&self) -> CpuSet {
         CpuSet {
-            allowed: 1 << self.job.node,
+            allowed: 1 << self.me().node,
             possible: lwk_handoff::MAX_NODES as u32,
         }
     }
@@ -135,11 +158,11 @@ impl Process for Ctx<'_> {
     }
 
     fn set_clear_child_tid(&mut self, addr: UserAddr) {
-        self.job.clear_child_tid = addr.0;
+        self.me_mut().clear_child_tid = addr.0;
     }
 
     fn set_robust_list(&mut self, head: UserAddr) {
-        self.job.robust_list = head.0;
+        self.me_mut().robust_list = head.0;
     }
 
     fn report(&mut self, event: Report) {
@@ -154,20 +177,28 @@ impl Process for Ctx<'_> {
         &mut self.job.futexes
     }
 
-    /// One thread per job so far: nobody else can be waiting.
-    fn wake(&mut self, _threads: &[ThreadId]) {}
-
-    fn clear_child_tid(&self) -> UserAddr {
-        UserAddr(self.job.clear_child_tid)
+    /// Flags each thread; its handler, waiting with the lock released,
+    /// resumes it.
+    fn wake(&mut self, threads: &[ThreadId]) {
+        for &t in threads {
+            if let Some(k) = self.job.thread_index(t) {
+                if let Some(th) = self.job.threads[k].as_mut() {
+                    th.blocked_untimed = false;
+                }
+                self.woken[k].store(true, Ordering::Release);
+            }
+        }
     }
 
-    /// The core is the thread's alone: wait on it (the handler runs on the
-    /// same core while the thread is stopped at the trap).
+    fn clear_child_tid(&self) -> UserAddr {
+        UserAddr(self.me().clear_child_tid)
+    }
+
+    /// The core is the thread's alone: its handler waits on it, after the
+    /// system call returns and with the job's lock released (other threads
+    /// go on meanwhile); see `trap.rs`.
     fn sleep_until(&mut self, deadline: Deadline) -> Result<(), Errno> {
-        let tsc = self.job.clock.tsc_at(deadline);
-        while sel4_root_task::time::rdtsc() < tsc {
-            core::hint::spin_loop();
-        }
+        self.sleep = Some(deadline);
         Ok(())
     }
 

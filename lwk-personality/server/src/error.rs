@@ -25,6 +25,8 @@ pub enum PersonalityError {
     },
     /// The pool has no frame left.
     PoolExhausted,
+    /// The root task gave the personality no application node to run on.
+    NoApplicationNode,
     /// Part of a program image falls outside the memory mapped for it.
     ImageOutsideJob,
     /// The job pack could not be read.
@@ -54,6 +56,9 @@ impl core::fmt::Display for PersonalityError {
             PersonalityError::Sel4 { what, err } => write!(f, "{what}: {err}"),
             PersonalityError::DirectMapMismatch { paddr } => {
                 write!(f, "direct map of frame {paddr:#x} does not read back")
+            }
+            PersonalityError::NoApplicationNode => {
+                write!(f, "no application node: jobs cannot run")
             }
             PersonalityError::HandlerTimeout { node } => {
                 write!(f, "handler for node {node} did not start in time")

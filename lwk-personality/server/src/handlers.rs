@@ -1,14 +1,16 @@
 //! One fault-handler thread per application node, pinned by the root task
-//! to that node (a fault then needs no cross-core IPI). Each will serve the
-//! system calls and faults of the application thread on its node; for now
-//! it reports where it runs, then serves the faults of the job published to
-//! it (see `job.rs` for the ownership protocol, `trap.rs` for the faults).
+//! to that node (a fault then needs no cross-core IPI). Each serves the
+//! system calls and faults of the application thread on its node (see
+//! `job.rs` for the ownership protocol, `trap.rs` for the faults), and
+//! waits on its node while that thread is blocked in a futex wait or a
+//! sleep.
 
-use crate::job::{Outcome, SLOTS};
-use crate::trap::{self, Next};
+use crate::job::{JobCell, Outcome, Slot, SLOTS};
+use crate::trap::{self, Blocked, Next};
 use crate::PersonalityError;
 use core::sync::atomic::{AtomicU64, Ordering};
 use lwk_handoff::{Handoff, MAX_NODES};
+use lwk_personality::syscall::ThreadId;
 use sel4::cap_type::{Endpoint, Tcb};
 use sel4::fault::{Fault, UnknownFault};
 use sel4::Context;
@@ -66,7 +68,8 @@ extern "C" fn handler_main(index: u64, node: u64, fault_ep: u64) -> ! {
     println!("handler {index}: for node {node}, running on node {here}");
     STARTED_ON[index as usize].store(here + 1, Ordering::Release);
     let ep = Cap::<Endpoint>::from_bits(fault_ep);
-    let slot = &SLOTS[index as usize];
+    let k = index as usize;
+    let slot = &SLOTS[k];
     loop {
         let mut mrs = [0; 4];
         let (info, badge) = sel4::recv(ep, &mut mrs);
@@ -80,28 +83,83 @@ extern "C" fn handler_main(index: u64, node: u64, fault_ep: u64) -> ! {
         if !cell.enter(slot) {
             continue;
         }
-        // SAFETY: the job is published to this handler, `enter` confirmed it
-        // was not withdrawn, and `finish`/`leave` end our use below.
-        let job = unsafe { cell.running() };
-        if badge != job.id {
-            println!("handler {index}: fault badge {badge} is not job {}", job.id);
-            cell.leave();
-            continue;
-        }
-        let next = match Fault::decode(info.label(), |i| sel4::ipc::received_mr(&mrs, i)) {
-            Ok(fault) => trap::handle(job, fault),
-            Err(UnknownFault(label)) => Next::Ended(Outcome::Signaled {
-                signal: 31,
-                ip: 0,
-                addr: label,
-                what: "unknown fault type",
-            }),
-        };
-        if let Next::Ended(outcome) = next {
-            let _ = job.space.tcb.tcb_suspend();
-            job.outcome = Some(outcome);
+        serve(cell, slot, k, info.label(), badge, &mrs);
+        cell.leave();
+    }
+}
+
+/// Serves one fault message of the thread on this handler's node.
+fn serve(cell: &JobCell, slot: &Slot, k: usize, label: u64, badge: u64, mrs: &[u64; 4]) {
+    let mut job = cell.lock();
+    if job.outcome.is_some() {
+        // Another thread ended the job meanwhile; this one is suspended.
+        return;
+    }
+    if badge != job.id {
+        println!("handler {k}: fault badge {badge} is not job {}", job.id);
+        return;
+    }
+    let next = match Fault::decode(label, |i| sel4::ipc::received_mr(mrs, i)) {
+        Ok(fault) => trap::handle(&mut job, k, &cell.woken, fault),
+        Err(UnknownFault(label)) => Next::Ended(Outcome::Signaled {
+            signal: 31,
+            ip: 0,
+            addr: label,
+            what: "unknown fault type",
+        }),
+    };
+    match next {
+        Next::Resumed | Next::ThreadExited => {}
+        Next::Ended(outcome) => {
+            job.end(outcome);
+            drop(job);
             cell.finish();
         }
-        cell.leave();
+        Next::Blocked(b) => {
+            drop(job);
+            wait_blocked(cell, slot, k, b);
+        }
+    }
+}
+
+/// Waits, with the job's lock released, until thread `k`'s wait ends: a
+/// wake (flag set by the waker), the deadline, or the end of the job. The
+/// node is the thread's alone, so the handler polls on it.
+fn wait_blocked(cell: &JobCell, slot: &Slot, k: usize, mut b: Blocked) {
+    loop {
+        if cell.is_done() || !slot.holds(cell) {
+            return;
+        }
+        let woken = cell.woken[k].load(Ordering::Acquire);
+        let expired = b
+            .deadline_tsc
+            .is_some_and(|d| sel4_root_task::time::rdtsc() >= d);
+        if woken || expired {
+            let mut job = cell.lock();
+            if job.outcome.is_some() {
+                return;
+            }
+            let Some(t) = job.threads[k].as_mut() else {
+                return;
+            };
+            let tid = ThreadId(t.tid);
+            let tcb = t.tcb;
+            // A wake that raced with the deadline wins, as on Linux.
+            b.regs.rax = if cell.woken[k].swap(false, Ordering::AcqRel) {
+                b.on_wake
+            } else {
+                job.futexes.cancel(tid);
+                b.on_timeout
+            };
+            if let Next::Ended(outcome) = trap::resume(tcb, &b.regs) {
+                job.end(outcome);
+                drop(job);
+                cell.finish();
+            }
+            return;
+        }
+        for _ in 0..64 {
+            core::hint::spin_loop();
+        }
     }
 }

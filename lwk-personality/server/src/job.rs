@@ -1,26 +1,38 @@
 //! One job's state, shared by the control thread (which creates and
-//! destroys it) and the handler thread of its node (which serves its
-//! system calls and faults while it runs).
+//! destroys it) and the handler threads of its nodes (which serve the
+//! system calls and faults of its threads while it runs).
 //!
-//! Ownership moves with two atomics: the control thread publishes the job
-//! in its handler's slot before starting the application thread; from then
-//! on only that handler touches the job, until it sets `done`; then only the
-//! control thread does again.
+//! A job is one process with at most one thread per application node; the
+//! thread on node `k` faults to handler `k`, so a handler knows which
+//! thread it serves from its own index. Handlers of the same job run on
+//! different cores at once, so the job sits behind a spin lock held for
+//! the length of one system call. A blocked thread's handler waits with
+//! the lock released (see `handlers.rs`); its wake flag lives outside the
+//! lock so that wait does not contend with the running threads.
+//!
+//! Ownership moves with atomics: the control thread publishes the job in
+//! every handler's slot before starting the first thread; from then on the
+//! handlers share it under the lock, until one ends the job and sets
+//! `done`; the control thread then withdraws it from the slots, waits until
+//! no handler is inside, and takes it back.
 
 use crate::app::AppSpace;
 use crate::backing::JobBacking;
 use crate::jobchan::{JobChannel, StdinReader};
 use alloc::string::String;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use lwk_handoff::MAX_NODES;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use lwk_handoff::{Handler, MAX_NODES};
 use lwk_personality::futex::FutexTable;
 use lwk_personality::loader::rewrite::RewriteReport;
 use lwk_personality::mm::AddressSpace;
 use lwk_personality::syscall::process::Rlimits;
 use lwk_personality::syscall::signal::SignalState;
 use lwk_personality::syscall::time::TscClock;
-use lwk_personality::syscall::Dispatcher;
+use lwk_personality::syscall::{Dispatcher, ThreadId};
+use sel4::cap_type::Tcb;
+use sel4::Cap;
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +47,31 @@ pub enum Outcome {
     },
 }
 
+/// One thread of a job, on the node of the handler with the same index.
+pub struct Thread {
+    pub tid: i32,
+    pub tcb: Cap<Tcb>,
+    pub node: u64,
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID`.
+    pub clear_child_tid: u64,
+    pub robust_list: u64,
+    pub start_tsc: u64,
+    /// Stopped in a wait no deadline ends (deadlock detection).
+    pub blocked_untimed: bool,
+}
+
 /// Everything a handler needs to serve a job.
 pub struct Job {
     pub id: u64,
     /// The executable's path (`/proc/self/exe`, `AT_EXECFN`, reports).
     pub path: String,
-    pub node: u64,
+    /// The handlers, one per application node; thread `k` runs on
+    /// `handlers[k].node`.
+    pub handlers: &'static [Handler],
     pub space: AppSpace,
+    /// Indexed like `handlers`; `None` where no thread runs.
+    pub threads: [Option<Thread>; MAX_NODES],
+    pub next_tid: i32,
     pub mm: AddressSpace,
     pub backing: JobBacking,
     pub rewrite: RewriteReport,
@@ -57,13 +87,45 @@ pub struct Job {
     pub tty: [bool; 3],
     pub syscalls: u64,
     pub outcome: Option<Outcome>,
-    pub clear_child_tid: u64,
-    pub robust_list: u64,
     pub name: [u8; 16],
     pub rng: u64,
 }
 
-/// A job handed to a handler thread.
+impl Job {
+    /// The process id; the first thread's id is the same.
+    pub fn pid(&self) -> i32 {
+        1000 + self.id as i32
+    }
+
+    /// Index of the thread with id `tid`.
+    pub fn thread_index(&self, tid: ThreadId) -> Option<usize> {
+        self.threads
+            .iter()
+            .position(|t| t.as_ref().is_some_and(|t| t.tid == tid.0))
+    }
+
+    pub fn live_threads(&self) -> usize {
+        self.threads.iter().flatten().count()
+    }
+
+    /// Stops every thread (their TCBs stay until teardown revokes them).
+    pub fn suspend_all(&self) {
+        for t in self.threads.iter().flatten() {
+            let _ = t.tcb.tcb_suspend();
+        }
+    }
+
+    /// Ends the job: stops its threads and records how it ended. Called
+    /// with the lock held, so no handler resumes a thread afterwards.
+    pub fn end(&mut self, outcome: Outcome) {
+        self.suspend_all();
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+        }
+    }
+}
+
+/// A job handed to the handler threads.
 pub struct Slot {
     job: AtomicPtr<JobCell>,
 }
@@ -71,56 +133,92 @@ pub struct Slot {
 /// The job behind the ownership protocol.
 pub struct JobCell {
     job: UnsafeCell<Job>,
+    locked: AtomicBool,
     done: AtomicBool,
-    /// The handler is serving a fault of this job right now.
-    busy: AtomicBool,
+    /// Handlers inside [`JobCell::enter`] .. [`JobCell::leave`].
+    busy: AtomicU32,
+    /// Set (under the lock) when a futex wake picks thread `k`; read
+    /// without it by the blocked thread's handler.
+    pub woken: [AtomicBool; MAX_NODES],
 }
 
-// SAFETY: access to `job` is serialised by the publish/done protocol above.
+// SAFETY: `job` is only reached through `lock` (a spin lock) while
+// published, and through `into_inner` (by value) after.
 unsafe impl Sync for JobCell {}
+
+/// Exclusive access to a published job.
+pub struct JobGuard<'a> {
+    cell: &'a JobCell,
+}
+
+impl Deref for JobGuard<'_> {
+    type Target = Job;
+    fn deref(&self) -> &Job {
+        // SAFETY: the guard holds the lock.
+        unsafe { &*self.cell.job.get() }
+    }
+}
+
+impl DerefMut for JobGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Job {
+        // SAFETY: the guard holds the lock.
+        unsafe { &mut *self.cell.job.get() }
+    }
+}
+
+impl Drop for JobGuard<'_> {
+    fn drop(&mut self) {
+        self.cell.locked.store(false, Ordering::Release);
+    }
+}
 
 impl JobCell {
     pub fn new(job: Job) -> Self {
         JobCell {
             job: UnsafeCell::new(job),
+            locked: AtomicBool::new(false),
             done: AtomicBool::new(false),
-            busy: AtomicBool::new(false),
+            busy: AtomicU32::new(0),
+            woken: [const { AtomicBool::new(false) }; MAX_NODES],
         }
     }
 
-    /// The handler's view while the job runs.
-    ///
-    /// # Safety
-    /// Only the handler thread the cell is published to may call this, and
-    /// only before it calls [`JobCell::finish`].
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn running(&self) -> &mut Job {
-        // SAFETY: the caller is the only thread accessing the job now.
-        unsafe { &mut *self.job.get() }
+    /// Takes the job's lock (spinning: it is held for one system call, on
+    /// another core).
+    pub fn lock(&self) -> JobGuard<'_> {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        JobGuard { cell: self }
     }
 
-    /// The handler starts serving a fault; false if the job was withdrawn
+    /// A handler starts serving this job; false if the job was withdrawn
     /// meanwhile (then it must not touch it).
     pub fn enter(&self, slot: &Slot) -> bool {
-        self.busy.store(true, Ordering::SeqCst);
-        let still = core::ptr::eq(slot.job.load(Ordering::SeqCst), self);
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let still = slot.holds(self);
         if !still {
-            self.busy.store(false, Ordering::SeqCst);
+            self.busy.fetch_sub(1, Ordering::SeqCst);
         }
         still
     }
 
-    /// The handler is done with this fault.
+    /// The handler is done with this job for now.
     pub fn leave(&self) {
-        self.busy.store(false, Ordering::SeqCst);
+        self.busy.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// True while a handler is inside [`JobCell::enter`]/[`JobCell::leave`].
+    /// True while a handler is between [`JobCell::enter`] and
+    /// [`JobCell::leave`].
     pub fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::SeqCst)
+        self.busy.load(Ordering::SeqCst) != 0
     }
 
-    /// The handler gives the job back.
+    /// A handler ended the job (after [`Job::end`]).
     pub fn finish(&self) {
         self.done.store(true, Ordering::Release);
     }
@@ -129,7 +227,8 @@ impl JobCell {
         self.done.load(Ordering::Acquire)
     }
 
-    /// The control thread takes the job back after `is_done`.
+    /// The control thread takes the job back once it is withdrawn from
+    /// every slot and no handler is busy.
     pub fn into_inner(self) -> Job {
         self.job.into_inner()
     }
@@ -146,17 +245,21 @@ impl Slot {
         self.job
             .store(cell as *const JobCell as *mut JobCell, Ordering::Release);
     }
-    /// Withdraws it (after `done`, or to kill the job: then wait until the
-    /// cell is not busy before taking it back).
+    /// Withdraws it (then wait until the cell is not busy before taking it
+    /// back).
     pub fn clear(&self) {
         self.job.store(core::ptr::null_mut(), Ordering::SeqCst);
+    }
+    /// True while `cell` is the published job.
+    pub fn holds(&self, cell: &JobCell) -> bool {
+        core::ptr::eq(self.job.load(Ordering::SeqCst), cell)
     }
     /// The published job, if any.
     pub fn get(&self) -> Option<&JobCell> {
         let p = self.job.load(Ordering::Acquire);
-        // SAFETY: a published pointer stays valid until `clear`, which the
-        // control thread calls only after the handler set `done` and stopped
-        // using it.
+        // SAFETY: a published pointer stays valid until `clear`, after
+        // which the control thread waits until no handler is busy before
+        // dropping the cell.
         unsafe { p.as_ref() }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! For each job: parse the ELF (refused with a clear error if dynamic or
 //! malformed), rewrite `syscall` into `ud2`, build the job's spaces and
-//! thread on the first application node, map its image and an 8 MiB stack
+//! first thread on the first application node (more come with `clone`,
+//! one per node), map its image and an 8 MiB stack
 //! from the pool, build the Linux initial stack, hand the job to that
 //! node's handler and start it; wait (bounded) for it to end; print one
 //! machine-readable line with its exit status or signal; tear it down.
@@ -11,7 +12,7 @@ use crate::app;
 use crate::backing::{JobBacking, Resources};
 use crate::ctx::copy_user;
 use crate::fwcfg::{FwCfg, FwCfgError};
-use crate::job::{Job, JobCell, Outcome, SLOTS};
+use crate::job::{Job, JobCell, Outcome, Thread, SLOTS};
 use crate::jobchan::JobChannel;
 use crate::jobchan::StdinReader;
 use crate::pool::Pool;
@@ -48,7 +49,7 @@ struct Spec {
 
 /// Runs every job of the pack, if there is one.
 pub fn run_standalone(
-    h: &Handoff,
+    h: &'static Handoff,
     alloc: &mut ObjectAllocator,
     pool: &mut Pool,
 ) -> Result<(), PersonalityError> {
@@ -154,7 +155,7 @@ pub fn run_standalone(
 
 /// Runs one job with the lent resources; always gives them back.
 fn run_one(
-    h: &Handoff,
+    h: &'static Handoff,
     id: u64,
     spec: &Spec,
     file: &mut [u8],
@@ -170,8 +171,15 @@ fn run_one(
         Err(_) => return (Err(PersonalityError::ImageOutsideJob), res),
     };
     let sites = report.count();
-    let handler = h.handlers()[0];
-    let space = match app::create(&mut res.jobs, handler.node, handler.fault_ep, id) {
+    let handlers = h.handlers();
+    let Some(first) = handlers.first() else {
+        return (Err(PersonalityError::NoApplicationNode), res);
+    };
+    let made = app::create(&mut res.jobs, handlers, id).and_then(|space| {
+        let tcb = app::create_thread(&mut res.jobs, &space, 0, first.node)?;
+        Ok((space, tcb))
+    });
+    let (space, tcb) = match made {
         Ok(s) => s,
         Err(e) => {
             let first = res.jobs_first_slot;
@@ -180,11 +188,14 @@ fn run_one(
         }
     };
     let backing = JobBacking::new(res, space.pml4);
+    let now = sel4_root_task::time::rdtsc();
     let mut job = Job {
         id,
         path: String::from_utf8_lossy(&spec.path).into_owned(),
-        node: handler.node,
+        handlers,
         space,
+        threads: Default::default(),
+        next_tid: 0,
         mm: AddressSpace::new(Layout::default()),
         backing,
         rewrite: report,
@@ -193,7 +204,7 @@ fn run_one(
         rlimits: Rlimits::default(),
         futexes: FutexTable::new(),
         clock,
-        start_tsc: sel4_root_task::time::rdtsc(),
+        start_tsc: now,
         channel: Some(JobChannel::new(Cap::from_bits(slots::JOB_PORT))),
         stdin: StdinReader::default(),
         tty: [
@@ -203,53 +214,61 @@ fn run_one(
         ],
         syscalls: 0,
         outcome: None,
+        name: thread_name(&spec.path),
+        rng: now,
+    };
+    job.threads[0] = Some(Thread {
+        tid: job.pid(),
+        tcb,
+        node: first.node,
         clear_child_tid: 0,
         robust_list: 0,
-        name: thread_name(&spec.path),
-        rng: sel4_root_task::time::rdtsc(),
-    };
+        start_tsc: now,
+        blocked_untimed: false,
+    });
+    job.next_tid = job.pid() + 1;
     let regs = match prepare(&mut job, &plan, file, spec) {
         Ok(r) => r,
         Err(e) => return (Err(e), teardown(job)),
     };
-    let tcb = job.space.tcb;
     let cell = Box::new(JobCell::new(job));
-    let slot = &SLOTS[0];
-    slot.publish(&cell);
+    let slots = &SLOTS[..handlers.len()];
+    for slot in slots {
+        slot.publish(&cell);
+    }
     let started = tcb.tcb_write_registers(true, 0, UserContext::WORDS as u64, &regs);
     if let Err(e) = started.context("TCB_WriteRegisters (job start)") {
-        slot.clear();
+        withdraw(&cell, slots);
         return (Err(e.into()), teardown(cell.into_inner()));
     }
     let deadline = Deadline::after_ms(JOB_TIMEOUT_MS);
-    let mut killed = false;
-    while !cell.is_done() {
-        if deadline.expired() {
-            // Withdraw the job, stop its thread, wait out a fault in service.
-            slot.clear();
-            let _ = tcb.tcb_suspend();
-            while cell.is_busy() {
-                sel4::yield_now();
-            }
-            killed = true;
-            break;
-        }
+    while !cell.is_done() && !deadline.expired() {
         sel4::yield_now();
     }
-    slot.clear();
-    let mut job = cell.into_inner();
-    let outcome = if killed {
-        Outcome::Signaled {
+    if !cell.is_done() {
+        cell.lock().end(Outcome::Signaled {
             signal: 9,
             ip: 0,
             addr: 0,
             what: "killed: time limit",
-        }
-    } else {
-        job.outcome.take().unwrap_or(Outcome::Exited(0))
-    };
+        });
+    }
+    withdraw(&cell, slots);
+    let mut job = cell.into_inner();
+    let outcome = job.outcome.take().unwrap_or(Outcome::Exited(0));
     let syscalls = job.syscalls;
     (Ok((outcome, syscalls, sites)), teardown(job))
+}
+
+/// Takes a job back from its handlers: no handler finds it any more, and
+/// none is still inside it when this returns.
+fn withdraw(cell: &JobCell, slots: &[crate::job::Slot]) {
+    for slot in slots {
+        slot.clear();
+    }
+    while cell.is_busy() {
+        sel4::yield_now();
+    }
 }
 
 /// `comm`: the last path component, 15 bytes at most.
@@ -264,7 +283,7 @@ fn thread_name(path: &[u8]) -> [u8; 16] {
 /// Stops the job's thread, unmaps and frees its memory, revokes its kernel
 /// objects; returns the lent resources.
 fn teardown(mut job: Job) -> Resources {
-    let _ = job.space.tcb.tcb_suspend();
+    job.suspend_all();
     job.mm.clear(&mut job.backing);
     let mut res = job.backing.into_resources();
     let first = res.jobs_first_slot;

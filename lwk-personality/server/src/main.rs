@@ -19,6 +19,7 @@ mod job;
 mod jobchan;
 mod jobs;
 mod pool;
+mod spawn;
 mod trap;
 
 use lwk_handoff::{slots, Handoff, HANDOFF_VADDR};
