@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod fd;
 pub mod futex;
 pub mod loader;
 pub mod mm;

@@ -9,6 +9,7 @@
 
 use crate::pool::Pool;
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use lwk_handoff::{slots, DIRECT_MAP_BASE};
 use lwk_personality::mm::{Backing, Frame, MapFail, PageSize, Prot};
 use sel4::cap_type::{CNode, Page, Pml4};
@@ -26,6 +27,18 @@ pub struct Resources {
     /// Allocator for the job's kernel objects (revoked after the job).
     pub jobs: ObjectAllocator,
     pub jobs_first_slot: u64,
+}
+
+impl Resources {
+    /// Nothing: what stands in the lender's hands while a job has the
+    /// resources.
+    pub fn empty() -> Self {
+        Resources {
+            pool: Pool::empty(),
+            jobs: ObjectAllocator::new(Cap::from_bits(0), 0, 0, Vec::new()),
+            jobs_first_slot: 0,
+        }
+    }
 }
 
 /// The backing of one job.

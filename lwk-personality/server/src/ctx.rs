@@ -4,9 +4,11 @@
 
 use crate::job::{Job, Thread};
 use core::sync::atomic::{AtomicBool, Ordering};
+use lwk_personality::fd::FdTable;
 use lwk_personality::futex::FutexTable;
 use lwk_personality::mm::{Access, AddressSpace, Backing};
 use lwk_personality::syscall::process::{CpuSet, Credentials, Ids, Report, Rlimits};
+use lwk_personality::syscall::ship::Shipped;
 use lwk_personality::syscall::signal::SignalState;
 use lwk_personality::syscall::time::{Deadline, TscClock};
 use lwk_personality::syscall::{Errno, Process, ThreadId, UserAddr};
@@ -237,6 +239,18 @@ impl Process for Ctx<'_> {
             ),
         }
         Ok(bytes.len())
+    }
+
+    fn fds(&mut self) -> &mut FdTable {
+        &mut self.job.fds
+    }
+
+    fn ship(&mut self, call: Shipped<'_>, reply: &mut [u8]) -> Result<(u64, usize), Errno> {
+        let remote = self.job.remote;
+        match &mut self.job.link {
+            Some(link) => link.call(remote, call, reply),
+            None => Err(Errno::ENOSYS),
+        }
     }
 
     fn console_read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {

@@ -27,6 +27,8 @@ pub enum PersonalityError {
     PoolExhausted,
     /// The root task gave the personality no application node to run on.
     NoApplicationNode,
+    /// A job run did not give the Linux VM link back.
+    LinkLost,
     /// Part of a program image falls outside the memory mapped for it.
     ImageOutsideJob,
     /// The job pack could not be read.
@@ -57,6 +59,7 @@ impl core::fmt::Display for PersonalityError {
             PersonalityError::DirectMapMismatch { paddr } => {
                 write!(f, "direct map of frame {paddr:#x} does not read back")
             }
+            PersonalityError::LinkLost => write!(f, "the Linux VM link was lost by a job"),
             PersonalityError::NoApplicationNode => {
                 write!(f, "no application node: jobs cannot run")
             }

@@ -19,11 +19,14 @@
 use crate::app::AppSpace;
 use crate::backing::JobBacking;
 use crate::jobchan::{JobChannel, StdinReader};
+use crate::link::Link;
 use alloc::string::String;
+use channel::JobId;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use lwk_handoff::{Handler, MAX_NODES};
+use lwk_personality::fd::FdTable;
 use lwk_personality::futex::FutexTable;
 use lwk_personality::loader::rewrite::RewriteReport;
 use lwk_personality::mm::AddressSpace;
@@ -85,6 +88,12 @@ pub struct Job {
     pub stdin: StdinReader,
     /// fds 0–2 are terminals (as the launching command's were).
     pub tty: [bool; 3],
+    /// What the program's descriptors stand for.
+    pub fds: FdTable,
+    /// The Linux VM, lent to the job when it was launched from there.
+    pub link: Option<Link>,
+    /// The job's id on the Linux side.
+    pub remote: JobId,
     pub syscalls: u64,
     pub outcome: Option<Outcome>,
     pub name: [u8; 16],

@@ -18,9 +18,12 @@ mod handlers;
 mod job;
 mod jobchan;
 mod jobs;
+mod link;
 mod pool;
+mod runner;
 mod spawn;
 mod trap;
+mod vmjobs;
 
 use lwk_handoff::{slots, Handoff, HANDOFF_VADDR};
 use sel4::Cap;
@@ -89,6 +92,11 @@ fn main(arg: u64) -> Result<Never, PersonalityError> {
             "absent"
         }
     );
-    jobs::run_standalone(h, &mut alloc, &mut pool)?;
+    let mut res = runner::lend(&mut alloc, &mut pool)?;
+    jobs::run_standalone(h, &mut res)?;
+    match ivshmem {
+        Some((_, bytes)) => vmjobs::serve(h, &mut res, bytes)?,
+        None => println!("personality: no shared buffer: no jobs from a Linux VM"),
+    }
     sel4_root_task::park()
 }

@@ -26,6 +26,14 @@ macro_rules! errnos {
             /// Every error number, in value order.
             pub const ALL: &[Errno] = &[$(Errno::$name),*];
 
+            /// The error with number `code`, if Linux has one.
+            pub const fn from_code(code: i32) -> Option<Errno> {
+                match code {
+                    $($value => Some(Errno::$name),)*
+                    _ => None,
+                }
+            }
+
             /// The symbolic name (`"ENOENT"`).
             pub const fn name(self) -> &'static str {
                 match self {

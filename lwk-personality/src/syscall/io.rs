@@ -1,17 +1,18 @@
-//! Reading and writing the standard descriptors, and their terminal
-//! ioctls.
+//! The console streams (standalone mode), their terminal ioctls, and
+//! `poll`.
 //!
-//! Descriptors 0–2 are the job's console: the seL4 side carries the bytes
-//! to the Linux side ([`Process::console_write`], [`Process::console_read`]).
-//! Other descriptors do not exist yet — nothing can open one — so they are
-//! `EBADF`; files arrive with I/O shipping. Bytes pass through a bounded
-//! buffer, so a large write is several console writes; a short one ends the
-//! call, and the application sees a partial write, as from a pipe.
+//! In standalone mode descriptors 0–2 are the job's console: the seL4 side
+//! carries the bytes to the launching command ([`Process::console_write`],
+//! [`Process::console_read`]). `files.rs` routes a descriptor here when
+//! the job's table says it is a console stream. Bytes pass through a
+//! bounded buffer, so a large write is several console writes; a short one
+//! ends the call, and the application sees a partial write, as from a pipe.
 
 use super::args::{Args, UserAddr};
 use super::errno::Errno;
 use super::process::Process;
 use super::{read_words, SysResult};
+use crate::fd::Target;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -58,18 +59,9 @@ pub const TERMIOS: [u8; 36] = {
 /// classic default (the Linux side does not forward the real size yet).
 pub const WINSIZE: [u16; 4] = [24, 80, 0, 0];
 
-/// `fd` if it is a standard descriptor, else `EBADF`.
-fn console(fd: i32) -> Result<i32, Errno> {
-    if (0..=2).contains(&fd) {
-        Ok(fd)
-    } else {
-        Err(Errno::EBADF)
-    }
-}
-
 /// What a call that moved `done` bytes before meeting `err` returns: the
 /// bytes if any, else the error (Linux's rule for partial transfers).
-fn partial(done: usize, err: Errno) -> Result<usize, Errno> {
+pub(super) fn partial(done: usize, err: Errno) -> Result<usize, Errno> {
     if done > 0 {
         Ok(done)
     } else {
@@ -98,7 +90,12 @@ fn readable_prefix(p: &mut dyn Process, at: UserAddr, buf: &mut [u8]) -> usize {
 
 /// Writes `len` bytes from `buf` to console `fd`; stops at the first short
 /// write or fault.
-fn write_from(p: &mut dyn Process, fd: i32, buf: UserAddr, len: usize) -> Result<usize, Errno> {
+pub(super) fn write_from(
+    p: &mut dyn Process,
+    fd: i32,
+    buf: UserAddr,
+    len: usize,
+) -> Result<usize, Errno> {
     let mut chunk = vec![0u8; len.min(CHUNK)];
     let mut done = 0;
     while done < len {
@@ -128,34 +125,25 @@ fn write_from(p: &mut dyn Process, fd: i32, buf: UserAddr, len: usize) -> Result
 }
 
 /// One console read of up to `len` bytes (at most a chunk) into `buf`.
-fn read_into(p: &mut dyn Process, fd: i32, buf: UserAddr, len: usize) -> Result<usize, Errno> {
+pub(super) fn read_into(
+    p: &mut dyn Process,
+    fd: i32,
+    buf: UserAddr,
+    len: usize,
+) -> Result<usize, Errno> {
     let mut chunk = vec![0u8; len.min(CHUNK)];
     let n = p.console_read(fd, &mut chunk)?.min(chunk.len());
     p.copy_out(buf, &chunk[..n])?;
     Ok(n)
 }
 
-/// Implements Linux `write(2)` on fds 0–2; local.
-pub fn write(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = console(args.fd(0))?;
-    let len = args.len(2).min(MAX_RW_COUNT);
-    Ok(write_from(p, fd, args.ptr(1), len)? as u64)
-}
-
-/// Implements Linux `read(2)` on fds 0–2; local. One console read: short
-/// reads are normal, as from a terminal.
-pub fn read(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = console(args.fd(0))?;
-    let len = args.len(2).min(MAX_RW_COUNT);
-    if len == 0 {
-        return Ok(0);
-    }
-    Ok(read_into(p, fd, args.ptr(1), len)? as u64)
-}
-
 /// Reads and checks an iovec array: `EINVAL` for a bad count or a length
 /// beyond `ssize_t`; the total is capped at `MAX_RW_COUNT` as Linux does.
-fn iovecs(p: &mut dyn Process, at: UserAddr, count: i32) -> Result<Vec<(UserAddr, usize)>, Errno> {
+pub(super) fn iovecs(
+    p: &mut dyn Process,
+    at: UserAddr,
+    count: i32,
+) -> Result<Vec<(UserAddr, usize)>, Errno> {
     if !(0..=IOV_MAX).contains(&count) {
         return Err(Errno::EINVAL);
     }
@@ -173,55 +161,10 @@ fn iovecs(p: &mut dyn Process, at: UserAddr, count: i32) -> Result<Vec<(UserAddr
     Ok(out)
 }
 
-/// Implements Linux `writev(2)` on fds 0–2; local.
-pub fn writev(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = console(args.fd(0))?;
-    let mut done = 0;
-    for (base, len) in iovecs(p, args.ptr(1), args.int(2))? {
-        match write_from(p, fd, base, len) {
-            Ok(n) => {
-                done += n;
-                if n < len {
-                    break;
-                }
-            }
-            Err(e) => return Ok(partial(done, e)? as u64),
-        }
-    }
-    Ok(done as u64)
-}
-
-/// Implements Linux `readv(2)` on fds 0–2; local. Like Linux's loop over
-/// a file without vectored reads: the next buffer is read only if the
-/// previous one was filled.
-pub fn readv(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = console(args.fd(0))?;
-    let mut done = 0;
-    for (base, len) in iovecs(p, args.ptr(1), args.int(2))? {
-        let mut filled = 0;
-        while filled < len {
-            let want = (len - filled).min(CHUNK);
-            let at = base.offset(filled as u64).ok_or(Errno::EFAULT)?;
-            match read_into(p, fd, at, want) {
-                Ok(n) => {
-                    filled += n;
-                    if n < want {
-                        return Ok((done + filled) as u64);
-                    }
-                }
-                Err(e) => return Ok(partial(done + filled, e)? as u64),
-            }
-        }
-        done += filled;
-    }
-    Ok(done as u64)
-}
-
-/// Implements Linux `ioctl(2)` for fds 0–2; local: `TCGETS` and
-/// `TIOCGWINSZ` on a terminal, `ENOTTY` for everything else (as a terminal
-/// answers an unknown request, and as anything else answers these).
-pub fn ioctl(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = console(args.fd(0))?;
+/// `ioctl(2)` on console stream `fd`: `TCGETS` and `TIOCGWINSZ` on a
+/// terminal, `ENOTTY` for everything else (as a terminal answers an
+/// unknown request, and as anything else answers these).
+pub(super) fn console_ioctl(p: &mut dyn Process, fd: i32, args: Args) -> SysResult {
     if !p.is_terminal(fd) {
         return Err(Errno::ENOTTY.into());
     }
@@ -237,8 +180,6 @@ pub fn ioctl(p: &mut dyn Process, args: Args) -> SysResult {
 }
 
 /// `fcntl` commands understood on the standard descriptors.
-const F_GETFD: u32 = 1;
-const F_SETFD: u32 = 2;
 const F_GETFL: u32 = 3;
 const F_SETFL: u32 = 4;
 /// `O_RDONLY`, `O_WRONLY`, `O_RDWR`.
@@ -246,20 +187,17 @@ const O_RDONLY: u64 = 0;
 const O_WRONLY: u64 = 1;
 const O_RDWR: u64 = 2;
 
-/// Implements Linux `fcntl(2)` for fds 0–2; local until files are shipped:
-/// `F_GETFL` reports the access mode (a terminal is read-write, as a shell
+/// `fcntl(2)` status flags on console stream `fd`: `F_GETFL` reports the access mode (a terminal is read-write, as a shell
 /// opens one; otherwise stdin reads and stdout/stderr write), `F_SETFL`
 /// accepts and ignores the status flags (the console never blocks the
-/// caller's core beyond the transfer), `F_GETFD`/`F_SETFD` keep no
-/// close-on-exec bit (there is no exec); anything else `EINVAL`.
-pub fn fcntl(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = console(args.fd(0))?;
-    match args.uint(1) {
+/// caller's core beyond the transfer); anything else `EINVAL` (the
+/// descriptor-table commands are `files.rs`'s).
+pub(super) fn console_fcntl(p: &mut dyn Process, fd: i32, cmd: u32) -> SysResult {
+    match cmd {
         F_GETFL if p.is_terminal(fd) => Ok(O_RDWR),
         F_GETFL if fd == 0 => Ok(O_RDONLY),
         F_GETFL => Ok(O_WRONLY),
-        F_SETFL | F_SETFD => Ok(0),
-        F_GETFD => Ok(0),
+        F_SETFL => Ok(0),
         _ => Err(Errno::EINVAL.into()),
     }
 }
@@ -268,14 +206,13 @@ pub fn fcntl(p: &mut dyn Process, args: Args) -> SysResult {
 const S_IFCHR: u32 = 0o020000;
 const S_IFIFO: u32 = 0o010000;
 /// `AT_EMPTY_PATH`.
-const AT_EMPTY_PATH: u64 = 0x1000;
 /// `sizeof(struct stat)` on x86_64.
 const STAT_SIZE: usize = 144;
 
 /// `struct stat` of a standard descriptor: a terminal is a character
 /// device (`/dev/pts/0`: major 136), anything else a pipe, which is what
 /// the launching command's redirections look like to the program.
-fn console_stat(p: &mut dyn Process, fd: i32) -> [u8; STAT_SIZE] {
+pub(super) fn console_stat(p: &mut dyn Process, fd: i32) -> [u8; STAT_SIZE] {
     let mut st = [0u8; STAT_SIZE];
     let tty = p.is_terminal(fd);
     let mode = if tty {
@@ -293,40 +230,17 @@ fn console_stat(p: &mut dyn Process, fd: i32) -> [u8; STAT_SIZE] {
     st
 }
 
-/// Implements Linux `fstat(2)` for fds 0–2; local until files are shipped.
-pub fn fstat(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = console(args.fd(0))?;
-    let st = console_stat(p, fd);
-    p.copy_out(args.ptr(1), &st)?;
-    Ok(0)
-}
-
-/// Implements Linux `newfstatat(2)` for `(fd 0–2, "", AT_EMPTY_PATH)`;
-/// local. Paths need the file system, shipped to the Linux VM: until then
-/// they answer `ENOSYS`.
-pub fn newfstatat(p: &mut dyn Process, args: Args) -> SysResult {
-    let mut first = [0u8; 1];
-    p.copy_in(args.ptr(1), &mut first)?;
-    if first[0] != 0 || args.raw(3) & AT_EMPTY_PATH == 0 {
-        return Err(Errno::ENOSYS.into());
-    }
-    let fd = console(args.fd(0))?;
-    let st = console_stat(p, fd);
-    p.copy_out(args.ptr(2), &st)?;
-    Ok(0)
-}
-
 /// `POLLIN`, `POLLOUT`, `POLLNVAL`.
 const POLLIN: u16 = 0x1;
 const POLLOUT: u16 = 0x4;
 const POLLNVAL: u16 = 0x20;
 
-/// Implements Linux `poll(2)` over the standard descriptors; local until
-/// files are shipped. stdout and stderr are always writable; stdin is
-/// reported readable (a read then waits for the launcher's data); any other
-/// descriptor is `POLLNVAL`, which is what a runtime probing whether 0–2
-/// are open (Rust's std does) needs. Nothing ever waits, so the timeout is
-/// not used.
+/// Implements Linux `poll(2)`; local. stdout and stderr are always
+/// writable; stdin is reported readable (a read then waits for the
+/// launcher's data); a file is ready both ways, as on Linux; a descriptor
+/// that is not open is `POLLNVAL`, which is what a runtime probing whether
+/// 0–2 are open (Rust's std does) needs. Nothing ever waits, so the
+/// timeout is not used.
 pub fn poll(p: &mut dyn Process, args: Args) -> SysResult {
     let (addr, n) = (args.ptr(0), args.raw(1));
     if n > 1024 {
@@ -339,11 +253,17 @@ pub fn poll(p: &mut dyn Process, args: Args) -> SysResult {
         p.copy_in(at, &mut pfd)?;
         let fd = i32::from_le_bytes([pfd[0], pfd[1], pfd[2], pfd[3]]);
         let events = u16::from_le_bytes([pfd[4], pfd[5]]);
-        let revents = match fd {
-            f if f < 0 => 0,
-            0 => events & POLLIN,
-            1 | 2 => events & POLLOUT,
-            _ => POLLNVAL,
+        let revents = match p.fds().get(fd) {
+            _ if fd < 0 => 0,
+            Ok(Target::Console(0))
+            | Ok(Target::Remote {
+                fd: 0,
+                opened: false,
+            }) => events & POLLIN,
+            Ok(Target::Console(_)) | Ok(Target::Remote { opened: false, .. }) => events & POLLOUT,
+            // A file is always ready, as on Linux.
+            Ok(Target::Remote { opened: true, .. }) => events & (POLLIN | POLLOUT),
+            Err(_) => POLLNVAL,
         };
         if revents != 0 {
             ready += 1;

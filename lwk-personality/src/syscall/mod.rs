@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod errno;
+pub mod files;
 pub mod fs;
 pub mod futex;
 pub mod identity;
@@ -18,6 +19,7 @@ pub mod mm;
 pub mod nr;
 pub mod proc;
 pub mod process;
+pub mod ship;
 pub mod signal;
 pub mod table;
 pub mod thread;

@@ -7,8 +7,10 @@
 
 use super::args::UserAddr;
 use super::errno::Errno;
+use super::ship::Shipped;
 use super::signal::SignalState;
 use super::time::{Deadline, TscClock};
+use crate::fd::FdTable;
 use crate::futex::FutexTable;
 use crate::mm::{AddressSpace, Backing};
 use core::fmt;
@@ -239,4 +241,12 @@ pub trait Process {
     /// Reads from standard descriptor `fd` (0–2) into `buf`, blocking until
     /// at least a byte or end of file (0) is there.
     fn console_read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, Errno>;
+    /// The job's descriptor table.
+    fn fds(&mut self) -> &mut FdTable;
+    /// Ships `call` to the Linux VM and waits (bounded) for the answer:
+    /// the result and how many bytes of `reply` it filled. `ENOSYS` when
+    /// no Linux VM serves this job (standalone mode), `EIO` when it does
+    /// not answer in time or the channel fails; a negative answer is its
+    /// errno.
+    fn ship(&mut self, call: Shipped<'_>, reply: &mut [u8]) -> Result<(u64, usize), Errno>;
 }

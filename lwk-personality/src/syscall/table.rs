@@ -8,7 +8,9 @@
 
 use super::errno::Errno;
 use super::process::{Process, Report};
-use super::{fs, futex, identity as id, info, io, mm, nr, proc, signal, thread, time, x86_64};
+use super::{
+    files, fs, futex, identity as id, info, io, mm, nr, proc, signal, thread, time, x86_64,
+};
 use super::{Args, Handler, SysError, SysResult};
 
 /// How completely a call is implemented.
@@ -76,6 +78,26 @@ const fn stub(nr: usize, name: &'static str, errno: Errno, note: &'static str) -
     }
 }
 
+const fn shipped(nr: usize, name: &'static str, handler: Handler, note: &'static str) -> Syscall {
+    Syscall {
+        nr,
+        name,
+        handler,
+        support: Support::Partial(note),
+        route: Route::Shipped,
+    }
+}
+
+const fn shipped_full(nr: usize, name: &'static str, handler: Handler) -> Syscall {
+    Syscall {
+        nr,
+        name,
+        handler,
+        support: Support::Full,
+        route: Route::Shipped,
+    }
+}
+
 /// Stand-in handler of stubs; dispatch answers from the table first.
 fn refuse(_: &mut dyn Process, _: Args) -> SysResult {
     Err(Errno::ENOSYS.into())
@@ -84,22 +106,32 @@ fn refuse(_: &mut dyn Process, _: Args) -> SysResult {
 /// The table, in number order.
 #[rustfmt::skip]
 pub const TABLE: &[Syscall] = &[
-    partial(nr::READ, "read", io::read, "fds 0-2 (the console) only; other descriptors EBADF until files are shipped"),
-    partial(nr::WRITE, "write", io::write, "fds 0-2 (the console) only; other descriptors EBADF until files are shipped"),
-    partial(nr::FSTAT, "fstat", io::fstat, "fds 0-2 only (a terminal is a character device, else a pipe) until files are shipped"),
-    partial(nr::POLL, "poll", io::poll, "fds 0-2 only: stdout/stderr writable, stdin readable, others POLLNVAL; never waits"),
+    shipped_full(nr::READ, "read", files::read),
+    shipped_full(nr::WRITE, "write", files::write),
+    shipped_full(nr::OPEN, "open", fs::open),
+    shipped_full(nr::CLOSE, "close", files::close),
+    shipped_full(nr::STAT, "stat", fs::stat),
+    shipped_full(nr::FSTAT, "fstat", files::fstat),
+    shipped_full(nr::LSTAT, "lstat", fs::lstat),
+    partial(nr::POLL, "poll", io::poll, "never waits: stdout/stderr writable, stdin readable, files ready both ways, closed descriptors POLLNVAL"),
+    shipped_full(nr::LSEEK, "lseek", files::lseek),
     partial(nr::MMAP, "mmap", mm::mmap, "anonymous only, premapped with 2 MiB pages (a 4 KiB mmap takes 2 MiB of the pool); file mappings ENODEV until files come from the Linux VM"),
     partial(nr::MPROTECT, "mprotect", mm::mprotect, "rights per 2 MiB page are the union of the mappings on it (exact for whole mappings and 4 KiB image pages); PROT_NONE reservations are backed when made accessible"),
     partial(nr::MUNMAP, "munmap", mm::munmap, "a 2 MiB page is kept (and stays accessible) until the last mapping on it goes"),
     full(nr::BRK, "brk", mm::brk),
     partial(nr::RT_SIGACTION, "rt_sigaction", signal::rt_sigaction, "bookkeeping only: signals are not delivered yet"),
     partial(nr::RT_SIGPROCMASK, "rt_sigprocmask", signal::rt_sigprocmask, "bookkeeping only: signals are not delivered yet"),
-    partial(nr::IOCTL, "ioctl", io::ioctl, "TCGETS and TIOCGWINSZ (80x24) on fds 0-2 that are terminals; everything else ENOTTY"),
-    partial(nr::READV, "readv", io::readv, "fds 0-2 (the console) only"),
-    partial(nr::WRITEV, "writev", io::writev, "fds 0-2 (the console) only"),
+    partial(nr::IOCTL, "ioctl", files::ioctl, "TCGETS and TIOCGWINSZ (80x24) on console streams that are terminals; everything else ENOTTY"),
+    shipped_full(nr::PREAD64, "pread64", files::pread64),
+    shipped_full(nr::PWRITE64, "pwrite64", files::pwrite64),
+    shipped_full(nr::READV, "readv", files::readv),
+    shipped_full(nr::WRITEV, "writev", files::writev),
+    shipped_full(nr::ACCESS, "access", fs::access),
     full(nr::SCHED_YIELD, "sched_yield", info::sched_yield),
     partial(nr::MREMAP, "mremap", mm::mremap, "moves frames, never copies: MREMAP_FIXED needs the same offset within the page (else EINVAL), a range sharing a page with another mapping cannot move (ENOMEM); MREMAP_DONTUNMAP EINVAL"),
     partial(nr::MADVISE, "madvise", mm::madvise, "MADV_DONTNEED zeroes the range; other advice accepted without effect (no swap, no demand paging)"),
+    full(nr::DUP, "dup", files::dup),
+    full(nr::DUP2, "dup2", files::dup2),
     full(nr::NANOSLEEP, "nanosleep", time::nanosleep),
     full(nr::GETPID, "getpid", id::getpid),
     partial(nr::CLONE, "clone", thread::clone, "threads only (CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM); a new process ENOSYS; one thread per free application core, else EAGAIN"),
@@ -107,8 +139,18 @@ pub const TABLE: &[Syscall] = &[
     stub(nr::VFORK, "vfork", Errno::ENOSYS, "an LWK job is one process"),
     partial(nr::EXIT, "exit", proc::exit, "clears and wakes clear_child_tid; the robust futex list is not walked"),
     full(nr::UNAME, "uname", info::uname),
-    partial(nr::FCNTL, "fcntl", io::fcntl, "F_GETFL/F_SETFL/F_GETFD/F_SETFD on fds 0-2 (until files are shipped to the Linux VM); other commands EINVAL"),
-    partial(nr::READLINK, "readlink", fs::readlink, "/proc/self/exe only; other links ENOENT until path calls are shipped"),
+    shipped(nr::FCNTL, "fcntl", files::fcntl, "F_DUPFD[_CLOEXEC], F_GETFD, F_SETFD local; F_GETFL, F_SETFL and record locks (served as open-file-description locks) shipped"),
+    shipped_full(nr::FSYNC, "fsync", files::fsync),
+    shipped_full(nr::FDATASYNC, "fdatasync", files::fdatasync),
+    shipped_full(nr::FTRUNCATE, "ftruncate", files::ftruncate),
+    shipped_full(nr::GETCWD, "getcwd", fs::getcwd),
+    shipped_full(nr::CHDIR, "chdir", fs::chdir),
+    shipped_full(nr::RENAME, "rename", fs::rename),
+    shipped_full(nr::MKDIR, "mkdir", fs::mkdir),
+    shipped_full(nr::RMDIR, "rmdir", fs::rmdir),
+    shipped_full(nr::CREAT, "creat", fs::creat),
+    shipped_full(nr::UNLINK, "unlink", fs::unlink),
+    shipped(nr::READLINK, "readlink", fs::readlink, "/proc/self/exe answered locally"),
     full(nr::GETTIMEOFDAY, "gettimeofday", time::gettimeofday),
     partial(nr::GETRLIMIT, "getrlimit", info::getrlimit, "limits are recorded, not enforced"),
     full(nr::GETUID, "getuid", id::getuid),
@@ -130,19 +172,29 @@ pub const TABLE: &[Syscall] = &[
     partial(nr::FUTEX, "futex", futex::futex, "WAIT, WAKE, their _BITSET forms, REQUEUE, CMP_REQUEUE; private and shared alike (one process); WAKE_OP and PI futexes ENOSYS"),
     partial(nr::SCHED_SETAFFINITY, "sched_setaffinity", info::sched_setaffinity, "threads are pinned and the job's cores fixed: only a mask allowing all of them is accepted, else EINVAL"),
     partial(nr::SCHED_GETAFFINITY, "sched_getaffinity", info::sched_getaffinity, "own threads only; at most 64 CPUs"),
+    shipped(nr::GETDENTS64, "getdents64", files::getdents64, "at most 64 KiB of records per call"),
     partial(nr::SET_TID_ADDRESS, "set_tid_address", proc::set_tid_address, "recorded; cleared and woken at thread exit"),
     partial(nr::CLOCK_GETTIME, "clock_gettime", time::clock_gettime, "TSC-based; CPU clocks = wall time on a dedicated core; no clocks of other processes"),
     partial(nr::CLOCK_GETRES, "clock_getres", time::clock_getres, "1 ns for every clock"),
     partial(nr::CLOCK_NANOSLEEP, "clock_nanosleep", time::clock_nanosleep, "the process CPU clock runs at wall speed; thread CPU, raw and coarse clocks EOPNOTSUPP as on Linux"),
     full(nr::EXIT_GROUP, "exit_group", proc::exit_group),
     partial(nr::TGKILL, "tgkill", proc::tgkill, "to the calling thread only: ends the job as killed by the signal (no delivery yet)"),
-    partial(nr::NEWFSTATAT, "newfstatat", io::newfstatat, "(fd 0-2, \"\", AT_EMPTY_PATH) only; paths are ENOSYS until files are shipped to the Linux VM"),
-    partial(nr::READLINKAT, "readlinkat", fs::readlinkat, "/proc/self/exe only; other links ENOENT until path calls are shipped"),
+    shipped_full(nr::OPENAT, "openat", fs::openat),
+    shipped_full(nr::MKDIRAT, "mkdirat", fs::mkdirat),
+    shipped_full(nr::NEWFSTATAT, "newfstatat", fs::newfstatat),
+    shipped_full(nr::UNLINKAT, "unlinkat", fs::unlinkat),
+    shipped_full(nr::RENAMEAT, "renameat", fs::renameat),
+    shipped(nr::READLINKAT, "readlinkat", fs::readlinkat, "/proc/self/exe answered locally"),
+    shipped_full(nr::FACCESSAT, "faccessat", fs::faccessat),
     partial(nr::SET_ROBUST_LIST, "set_robust_list", proc::set_robust_list, "recorded; the list is not walked at thread death"),
+    full(nr::DUP3, "dup3", files::dup3),
     partial(nr::PRLIMIT64, "prlimit64", info::prlimit64, "own process only; limits recorded, not enforced"),
+    shipped(nr::RENAMEAT2, "renameat2", fs::renameat2, "no flags (RENAME_NOREPLACE, RENAME_EXCHANGE: EINVAL)"),
     full(nr::GETRANDOM, "getrandom", info::getrandom),
+    shipped(nr::STATX, "statx", fs::statx, "ENOSYS on console streams, so libraries fall back to fstat"),
     stub(nr::RSEQ, "rseq", Errno::ENOSYS, "restartable sequences need preemption, which an LWK core does not do; glibc falls back"),
     stub(nr::CLONE3, "clone3", Errno::ENOSYS, "glibc falls back to clone, which creates threads"),
+    shipped_full(nr::FACCESSAT2, "faccessat2", fs::faccessat2),
 ];
 
 /// Marks an empty slot of [`LOOKUP`].

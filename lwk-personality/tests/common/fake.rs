@@ -1,9 +1,12 @@
 //! A fake [`Process`] over a vector: what the handlers see, without seL4.
 
 use super::backing::FakeBacking;
+use super::daemon::FakeDaemon;
+use lwk_personality::fd::FdTable;
 use lwk_personality::futex::FutexTable;
 use lwk_personality::mm::{AddressSpace, Backing, Layout};
 use lwk_personality::syscall::process::{CpuSet, Credentials, Ids, Process, Report, Rlimits};
+use lwk_personality::syscall::ship::Shipped;
 use lwk_personality::syscall::signal::SignalState;
 use lwk_personality::syscall::time::{Deadline, TscClock};
 use lwk_personality::syscall::{Errno, ThreadId, UserAddr};
@@ -52,6 +55,9 @@ pub struct FakeProcess {
     pub sleeps: Vec<Deadline>,
     /// If set, a sleep is cut short after this many ns (EINTR).
     pub interrupt_sleep_after: Option<u64>,
+    pub fds: FdTable,
+    /// The Linux side; `None`: standalone (shipping is `ENOSYS`).
+    pub daemon: Option<FakeDaemon>,
 }
 
 impl Default for FakeProcess {
@@ -105,11 +111,23 @@ impl Default for FakeProcess {
             console_read_limit: usize::MAX,
             sleeps: Vec::new(),
             interrupt_sleep_after: None,
+            fds: FdTable::console(),
+            daemon: None,
         }
     }
 }
 
 impl FakeProcess {
+    /// A process whose job was launched through the Linux VM: fds 0–2 are
+    /// the daemon's, and files are served by a fake daemon.
+    pub fn shipping() -> Self {
+        FakeProcess {
+            fds: FdTable::remote_stdio(),
+            daemon: Some(FakeDaemon::new()),
+            ..Default::default()
+        }
+    }
+
     /// Address `off` bytes into user memory.
     pub fn at(off: u64) -> UserAddr {
         UserAddr(MEM_BASE + off)
@@ -243,6 +261,15 @@ impl Process for FakeProcess {
         let n = bytes.len().min(self.console_write_limit);
         self.console_out[fd as usize].extend_from_slice(&bytes[..n]);
         Ok(n)
+    }
+    fn fds(&mut self) -> &mut FdTable {
+        &mut self.fds
+    }
+    fn ship(&mut self, call: Shipped<'_>, reply: &mut [u8]) -> Result<(u64, usize), Errno> {
+        match &mut self.daemon {
+            Some(d) => d.serve(call, reply),
+            None => Err(Errno::ENOSYS),
+        }
     }
     fn console_read(&mut self, fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
         if fd != 0 {

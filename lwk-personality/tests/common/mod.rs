@@ -327,6 +327,7 @@ pub fn check_plan_invariants(plan: &LoadPlan, file_len: usize) {
 }
 
 pub mod backing;
+pub mod daemon;
 pub mod fake;
 pub mod host_errnos;
 pub mod host_numbers;
