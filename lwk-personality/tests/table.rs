@@ -141,3 +141,18 @@ fn stubs_answer_their_errno() {
     }
     assert!(p.reports.is_empty(), "stubs are deliberate, not reported");
 }
+
+/// `docs/syscalls.md` is the table's own output; `LWK_BLESS=1` rewrites it.
+#[test]
+fn docs_table_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/syscalls.md");
+    let want = lwk_personality::syscall::doc::markdown();
+    if std::env::var_os("LWK_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/syscalls.md is stale: run LWK_BLESS=1 cargo test -p lwk-personality --test table"
+    );
+}

@@ -8,6 +8,7 @@
 //! That policy lives in one place, as in Hubris's `UserError`.
 
 pub mod args;
+pub mod doc;
 pub mod errno;
 pub mod files;
 pub mod fs;

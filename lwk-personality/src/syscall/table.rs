@@ -2,7 +2,7 @@
 //!
 //! Each line says what the call is, who answers it and how completely —
 //! the coverage is auditable at a glance, and the same table drives
-//! dispatch, `cargo xtask syscalls` and trace names (gVisor's
+//! dispatch, `docs/syscalls.md` (see `doc.rs`) and trace names (gVisor's
 //! `linux64.go` is the model). A number without a line is answered `ENOSYS`
 //! and reported once.
 
