@@ -49,6 +49,32 @@ pub fn thread_programs(variant: Variant) -> Result<()> {
     Ok(())
 }
 
+/// Prints (never checks) two figures of issue 4: the rate of null system
+/// calls through the trap, and the time from the start of loading Debian's
+/// busybox to its first instruction (the personality's `load_us`: ELF
+/// parse, `syscall` rewrite, spaces, image and stack mapping, initial
+/// stack). Both under QEMU TCG, so only ratios measured in the same run
+/// mean anything (`cargo xtask bench`).
+pub fn measurements(variant: Variant) -> Result<()> {
+    let getpid = build_c("syscalls", "gcc")?;
+    let argv = vec![getpid.to_string_lossy().into_owned(), "100000".into()];
+    let (out, _) = run(&argv, b"", Some(variant))?;
+    println!(
+        "[xtask] measured (TCG, {NODES} nodes): {}",
+        String::from_utf8_lossy(&out).trim()
+    );
+    let argv = vec!["/bin/busybox".to_string(), "true".into()];
+    run(&argv, b"", Some(variant))?;
+    let log = std::fs::read_to_string(layout::logs_dir().join("run.log"))?;
+    let load = log
+        .lines()
+        .find_map(|l| l.split("load_us=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no load_us in the personality's JOB-EXIT line")?;
+    println!("[xtask] measured (TCG): busybox load and start: {load} us (ELF parse to first instruction)");
+    Ok(())
+}
+
 /// A program run and its stdin.
 struct Case {
     argv: Vec<String>,

@@ -280,6 +280,10 @@ pub fn run(args: &Args) -> Result<()> {
             "threads release-smp (pthreads on 3 nodes, futexes; musl, glibc)",
             flatten(crate::run_tests::thread_programs(Variant::ReleaseSmp)),
         );
+        results.record(
+            "measurements release-smp (getpid rate, busybox load; printed, not checked)",
+            flatten(crate::run_tests::measurements(Variant::ReleaseSmp)),
+        );
     }
 
     if !results.summarize() {
