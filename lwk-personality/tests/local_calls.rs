@@ -525,3 +525,27 @@ fn setaffinity_accepts_only_the_whole_job() {
         Err(libc::EINVAL)
     );
 }
+
+#[test]
+fn getrusage_and_getcpu() {
+    let mut p = FakeProcess::default();
+    p.tsc = p.process_start + 3 * 2_000_000_000 + 1_000_000; // 3 s + 500 µs
+    assert_eq!(call(&mut p, nr::GETRUSAGE, [0, at(0), 0, 0, 0, 0]), Ok(0));
+    let words: Vec<u64> = p
+        .read(0, 144)
+        .chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(&words[..4], &[3, 500, 0, 0], "utime 3.0005 s, no stime");
+    assert_eq!(&words[5..7], &[0, 0], "no page faults");
+    assert_eq!(
+        call(&mut p, nr::GETRUSAGE, [7, at(0), 0, 0, 0, 0]),
+        err(Errno::EINVAL)
+    );
+    assert_eq!(
+        call(&mut p, nr::GETCPU, [at(200), at(204), 0, 0, 0, 0]),
+        Ok(0)
+    );
+    // The fake's threads may run on cores 1 and 2: the first is reported.
+    assert_eq!(p.read(200, 8), [1, 0, 0, 0, 0, 0, 0, 0]);
+}

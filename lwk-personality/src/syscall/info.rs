@@ -6,6 +6,7 @@ use super::errno::Errno;
 use super::identity::check_own_pid;
 use super::process::{Process, Rlimit, RLIM_NLIMITS};
 use super::{read_words, write_words, SysResult};
+use alloc::vec::Vec;
 
 /// Length of each `struct new_utsname` field.
 const UTS_LEN: usize = 65;
@@ -164,4 +165,48 @@ pub fn getrandom(p: &mut dyn Process, args: Args) -> SysResult {
         done += n;
     }
     Ok(len as u64)
+}
+
+/// `RUSAGE_SELF`, `RUSAGE_CHILDREN`, `RUSAGE_THREAD`.
+const RUSAGE_SELF: i32 = 0;
+const RUSAGE_CHILDREN: i32 = -1;
+const RUSAGE_THREAD: i32 = 1;
+
+/// Implements Linux `getrusage(2)`; local. User time is the time since the
+/// process (or thread) started — its cores are its own, so it is never
+/// descheduled — and system time 0 (the personality's work on the core is
+/// not told apart yet). Page faults are 0 by construction: memory is
+/// mapped when it is allocated, and a fault ends the job. `ru_maxrss` is
+/// the memory mapped now, in KiB (nothing is ever paged out, so the peak
+/// is at least this). Children: none (no `fork`).
+pub fn getrusage(p: &mut dyn Process, args: Args) -> SysResult {
+    let since = match args.int(0) {
+        RUSAGE_SELF => Some(p.process_start_tsc()),
+        RUSAGE_THREAD => Some(p.thread_start_tsc()),
+        RUSAGE_CHILDREN => None,
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let mut words = [0u64; 18];
+    if let Some(since) = since {
+        let ns = p.clock().ns_between(since, p.read_tsc());
+        words[0] = ns / 1_000_000_000;
+        words[1] = ns % 1_000_000_000 / 1000;
+        words[4] = p.mm().0.pages().bytes() / 1024;
+    }
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    p.copy_out(args.ptr(1), &bytes)?;
+    Ok(0)
+}
+
+/// Implements Linux `getcpu(2)`; local: the thread's core (each thread is
+/// pinned to one), NUMA node 0.
+pub fn getcpu(p: &mut dyn Process, args: Args) -> SysResult {
+    let cpu = p.affinity().allowed.trailing_zeros();
+    if !args.ptr(0).is_null() {
+        p.copy_out(args.ptr(0), &cpu.to_le_bytes())?;
+    }
+    if !args.ptr(1).is_null() {
+        p.copy_out(args.ptr(1), &0u32.to_le_bytes())?;
+    }
+    Ok(0)
 }
