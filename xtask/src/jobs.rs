@@ -70,7 +70,7 @@ const CASES: &[Case] = &[
 
 /// Builds a test program with the host C compiler (static, no libc for
 /// the assembly ones).
-fn build_program(source: &str) -> Result<PathBuf> {
+pub fn build_program(source: &str) -> Result<PathBuf> {
     let src = layout::repo_root().join("tests/programs").join(source);
     let out_dir = layout::lwk_dir().join("programs");
     std::fs::create_dir_all(&out_dir)?;

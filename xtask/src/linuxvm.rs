@@ -17,7 +17,10 @@
 mod cpio;
 mod e2e;
 mod elf;
-mod image;
+pub mod image;
+pub mod launch;
+mod launch_e2e;
+pub mod standin;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,6 +34,7 @@ use crate::proc::step;
 use crate::qemu::{Check, Machine};
 
 pub use e2e::{host_test, no_peer_test, vm_test};
+pub use launch_e2e::host_launch_test;
 
 /// The console line the daemon prints once it has mapped the region.
 pub const READY: &str = "LINUX-VM-READY";
@@ -66,6 +70,21 @@ enum Sub {
         #[arg(long)]
         host: bool,
     },
+    /// Jobs through the Linux VM in QEMU (the suite `cargo xtask test`
+    /// runs): busybox tools against the host's, a 64 MiB file, exit
+    /// statuses, the daemon killed mid-job; `--cli` also the user command
+    /// (`run -- busybox sha256sum`, `--batch`) and a run without a VM.
+    Jobs {
+        /// The LWK is the host stand-in (no seL4).
+        #[arg(long)]
+        stand_in: bool,
+        /// Also check `cargo xtask run` itself (three more boots).
+        #[arg(long, conflicts_with = "stand_in")]
+        cli: bool,
+        /// Kernel variant (release kernels only).
+        #[arg(long, short, value_enum, default_value_t = crate::layout::Variant::ReleaseSmp)]
+        variant: crate::layout::Variant,
+    },
 }
 
 #[derive(clap::Args)]
@@ -93,10 +112,36 @@ pub fn run(args: &Args) -> Result<()> {
     match &args.command {
         Sub::Build => image::build().map(drop),
         Sub::Boot(boot) => run_boot(boot),
+        Sub::Jobs {
+            stand_in,
+            cli,
+            variant,
+        } => {
+            if *stand_in {
+                return crate::vm_jobs::jobs(crate::session::Lwk::StandIn);
+            }
+            anyhow::ensure!(
+                !variant.is_debug(),
+                "foreign programs never run on a debug kernel"
+            );
+            let toolchain = crate::setup::ensure()?;
+            crate::build::build(&toolchain, *variant)?;
+            crate::vm_jobs::jobs(crate::session::Lwk::Sel4 {
+                variant: *variant,
+                nodes: 4,
+                mem: "512M".into(),
+            })?;
+            if *cli {
+                crate::vm_jobs::cli(*variant)?;
+                crate::vm_jobs::no_linux_vm(*variant)?;
+            }
+            Ok(())
+        }
         Sub::E2e { timeout, host } => {
             no_peer_test()?;
             if *host {
-                host_test()
+                host_test()?;
+                host_launch_test()
             } else {
                 vm_test(Duration::from_secs(*timeout))
             }
@@ -152,9 +197,36 @@ impl Drop for ShmFile {
 
 /// The QEMU command line of the Linux VM.
 pub fn qemu_command(image: &image::Image, shm: &Path, share: &Path, trace: bool) -> Command {
+    qemu_command_with(image, shm, share, trace, &Extras::default())
+}
+
+/// What a job-launching boot adds to the Linux VM.
+#[derive(Default)]
+pub struct Extras {
+    /// Host directories shared read-only as program trees: the `i`th is
+    /// 9p tag `lwkprog<i>`, mounted at `/mnt/progs/<i>`, seen by jobs as
+    /// `/.lwk/<i>`.
+    pub programs: Vec<PathBuf>,
+    /// The Unix socket (listening on the host) QEMU connects the launch
+    /// port (virtio-serial, `lwk.launch`) to.
+    pub launch: Option<PathBuf>,
+}
+
+/// The QEMU command line of the Linux VM with program shares and a launch
+/// port.
+pub fn qemu_command_with(
+    image: &image::Image,
+    shm: &Path,
+    share: &Path,
+    trace: bool,
+    extras: &Extras,
+) -> Command {
     let mut append = CMDLINE.to_string();
     if trace {
         append.push_str(" lwk_trace=1");
+    }
+    if !extras.programs.is_empty() {
+        append.push_str(&format!(" lwk_progs={}", extras.programs.len()));
     }
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
@@ -184,11 +256,27 @@ pub fn qemu_command(image: &image::Image, shm: &Path, share: &Path, trace: bool)
         "local,path={},mount_tag=host0,security_model=none",
         share.display()
     ));
+    for (i, dir) in extras.programs.iter().enumerate() {
+        cmd.arg("-virtfs").arg(format!(
+            "local,path={},mount_tag=lwkprog{i},security_model=none,readonly=on",
+            dir.display()
+        ));
+    }
+    if let Some(sock) = &extras.launch {
+        cmd.args(["-device", "virtio-serial-pci,id=lwkser"])
+            .arg("-chardev")
+            .arg(format!("socket,id=lwklaunch,path={}", sock.display()))
+            .arg("-device")
+            .arg(format!(
+                "virtserialport,bus=lwkser.0,chardev=lwklaunch,name={}",
+                lwk_linux_daemon::launch_wire::PORT_NAME
+            ));
+    }
     cmd
 }
 
 /// Where boot logs go.
-fn log_path(name: &str) -> Result<PathBuf> {
+pub fn log_path(name: &str) -> Result<PathBuf> {
     let logs = layout::logs_dir();
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     Ok(logs.join(format!("{name}.log")))

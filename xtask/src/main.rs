@@ -30,9 +30,11 @@ mod proc;
 mod qemu;
 mod run;
 mod run_tests;
+mod session;
 mod setup;
 mod simulate;
 mod test;
+mod vm_jobs;
 
 use std::process::ExitCode;
 

@@ -227,6 +227,28 @@ impl Machine {
     }
 }
 
+/// Kills a machine's process group from another thread (the one calling
+/// [`Machine::watch`] then sees the console close and returns).
+#[derive(Clone, Copy, Debug)]
+pub struct Killer(i32);
+
+impl Killer {
+    pub fn kill(self) {
+        let mut groups = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = groups.iter().position(|&g| g == self.0) {
+            groups.swap_remove(i);
+            kill_group(self.0);
+        }
+    }
+}
+
+impl Machine {
+    /// A handle that kills this machine's group.
+    pub fn killer(&self) -> Killer {
+        Killer(self.child.id() as i32)
+    }
+}
+
 impl Drop for Machine {
     fn drop(&mut self) {
         self.kill();

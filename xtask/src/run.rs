@@ -1,8 +1,19 @@
-//! `cargo xtask run --standalone -- PROGRAM [ARGS...]`: runs one unmodified
-//! static Linux program on the LWK and behaves like the program: its stdout
-//! on stdout (nothing else), its stderr on stderr, the command's stdin fed
-//! to it, and the program's exit status as ours (128 + N when signal N
-//! ended it, as a shell reports it).
+//! `cargo xtask run [--standalone] -- PROGRAM [ARGS...]`: runs one
+//! unmodified static Linux program on the LWK and behaves like the program:
+//! its stdout on stdout (nothing else), its stderr on stderr, the command's
+//! stdin fed to it, and the program's exit status as ours (128 + N when
+//! signal N ended it, as a shell reports it).
+//!
+//! Default mode (the Linux VM, see [`crate::session`]): both machines boot
+//! on one shared region with the current directory as the job's root; the
+//! Linux VM's daemon creates the job (fds 0-2 relayed to this command over
+//! the launch channel) and sends `JobStart`; the personality loads the
+//! program through forwarded calls. A program outside the current
+//! directory is loaded through a read-only share of its directory
+//! (`/.lwk/<i>/NAME` in the job's view). `--batch FILE` runs one command
+//! line per line of FILE in one boot (stdin empty for each; the status is
+//! the last job's). Diagnostics go to stderr, both consoles to
+//! `target/lwk/logs/run-{sel4,linux-vm}.log`.
 //!
 //! Standalone mode: the program, its argv and the caller's environment are
 //! packed (`lwk-jobpack`) and given to QEMU as a fw_cfg file, which the
@@ -24,7 +35,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 
 use crate::layout::{self, Variant};
+use crate::linuxvm::launch::ExitStatus;
+use crate::proc::step;
 use crate::qemu::Machine;
+use crate::session::{program_dirs, Config, Job, Lwk, Session, Stdin};
 use crate::{build, setup};
 
 /// Options of `cargo xtask run`.
@@ -34,6 +48,22 @@ pub struct Args {
     /// its I/O goes over a serial line (the Linux VM is not used).
     #[arg(long)]
     standalone: bool,
+    /// Run every command line of FILE (words split on blanks, '…' and "…"
+    /// quoting, # comments) one after another in one boot; their stdin is
+    /// empty; the exit status is the last job's.
+    #[arg(long, value_name = "FILE", conflicts_with = "standalone")]
+    batch: Option<PathBuf>,
+    /// Seconds both machines may take until the Linux VM is attached to
+    /// the LWK.
+    #[arg(long, default_value_t = 180)]
+    attach_timeout: u64,
+    /// Tests: the LWK is a host stand-in running programs natively (checks
+    /// the Linux VM's side of job launch without seL4).
+    #[arg(long, hide = true)]
+    stand_in: bool,
+    /// Tests: do not start the Linux VM (the run must fail clearly).
+    #[arg(long, hide = true)]
+    no_linux_vm: bool,
     /// Kernel variant (release kernels only: foreign programs never run on
     /// a debug kernel, whose debug syscalls they could reach).
     #[arg(long, short, value_enum, default_value_t = Variant::ReleaseSmp)]
@@ -51,21 +81,186 @@ pub struct Args {
     #[arg(long)]
     console: bool,
     /// The program and its arguments.
-    #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
+    #[arg(
+        trailing_var_arg = true,
+        required_unless_present = "batch",
+        allow_hyphen_values = true
+    )]
     command: Vec<OsString>,
 }
 
 /// Runs the command; returns the exit status to exit with.
 pub fn run(args: &Args) -> Result<i32> {
-    if !args.standalone {
-        bail!("only --standalone runs exist so far (the Linux VM component is not built yet)");
-    }
     if args.variant.is_debug() {
         bail!(
             "refusing to run a foreign program on a debug kernel ({}); use release or release-smp",
             args.variant
         );
     }
+    if args.standalone {
+        standalone(args)
+    } else {
+        with_linux_vm(args)
+    }
+}
+
+/// The default mode: both machines, the job launched through the Linux VM.
+fn with_linux_vm(args: &Args) -> Result<i32> {
+    let commands: Vec<Vec<OsString>> = match &args.batch {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let lines = parse_batch(&text)?;
+            if lines.is_empty() {
+                bail!("{} holds no command", file.display());
+            }
+            lines
+        }
+        None => vec![args.command.clone()],
+    };
+    let mut programs = Vec::new();
+    for c in &commands {
+        let p = resolve(&c[0])?;
+        programs.push(
+            std::fs::canonicalize(&p).with_context(|| format!("cannot find {}", p.display()))?,
+        );
+    }
+    let share = std::fs::canonicalize(std::env::current_dir()?)?;
+    let lwk = if args.stand_in {
+        Lwk::StandIn
+    } else {
+        let toolchain = setup::ensure()?;
+        build::build(&toolchain, args.variant)?;
+        Lwk::Sel4 {
+            variant: args.variant,
+            nodes: args.nodes,
+            mem: args.mem.clone(),
+        }
+    };
+    let config = Config {
+        lwk,
+        linux_vm: !args.no_linux_vm,
+        programs: program_dirs(&share, &programs),
+        share,
+        attach_timeout: Duration::from_secs(args.attach_timeout),
+        tag: "run".into(),
+        echo: args.console,
+    };
+    let mut session = Session::start(&config)?;
+    let env = environment();
+    let timeout = Duration::from_secs(args.timeout);
+    let mut status = 0;
+    let single = commands.len() == 1 && args.batch.is_none();
+    for (i, (command, program)) in commands.iter().zip(&programs).enumerate() {
+        let argv: Vec<Vec<u8>> = command.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let stdin = if single { Stdin::Inherit } else { Stdin::Null };
+        let job = Job {
+            program,
+            argv: &argv,
+            env: &env,
+        };
+        let exit = session.run(
+            &job,
+            stdin,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+            timeout,
+        )?;
+        status = exit.shell_status();
+        let shown = command
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        match exit {
+            ExitStatus::Lost => step(format!(
+                "job {}: `{shown}` was lost (the LWK or the daemon restarted); status 125",
+                i + 1
+            )),
+            _ if !single => step(format!("job {}: `{shown}`: status {status}", i + 1)),
+            _ => {}
+        }
+    }
+    Ok(status)
+}
+
+/// The caller's environment as `NAME=value` strings.
+fn environment() -> Vec<Vec<u8>> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect()
+}
+
+/// Command lines of a batch file: blank lines and `#` comments skipped,
+/// words split on blanks, `'…'` literal, `"…"` with `\"` and `\\`,
+/// a backslash outside quotes escaping the next character.
+pub fn parse_batch(text: &str) -> Result<Vec<Vec<OsString>>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut chars = trimmed.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                ' ' | '\t' => {
+                    if let Some(w) = word.take() {
+                        words.push(OsString::from(w));
+                    }
+                }
+                '\'' => {
+                    let w = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next() {
+                            Some('\'') => break,
+                            Some(c) => w.push(c),
+                            None => bail!("line {}: unterminated '", n + 1),
+                        }
+                    }
+                }
+                '"' => {
+                    let w = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => match chars.next() {
+                                Some(c @ ('"' | '\\')) => w.push(c),
+                                Some(c) => {
+                                    w.push('\\');
+                                    w.push(c);
+                                }
+                                None => bail!("line {}: unterminated \"", n + 1),
+                            },
+                            Some(c) => w.push(c),
+                            None => bail!("line {}: unterminated \"", n + 1),
+                        }
+                    }
+                }
+                '\\' => {
+                    let c = chars.next().unwrap_or('\\');
+                    word.get_or_insert_with(String::new).push(c);
+                }
+                c => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        if let Some(w) = word {
+            words.push(OsString::from(w));
+        }
+        out.push(words);
+    }
+    Ok(out)
+}
+
+/// `--standalone`: the program packed into the boot.
+fn standalone(args: &Args) -> Result<i32> {
     let program = resolve(&args.command[0])?;
     let exe =
         std::fs::read(&program).with_context(|| format!("cannot read {}", program.display()))?;
@@ -234,5 +429,22 @@ struct RemoveDir(PathBuf);
 impl Drop for RemoveDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_lines_split_like_a_shell() {
+        let text = "# comment\n\nbusybox echo 'a b' c\n  sort \"x \\\" y\" d\\ e  \n";
+        let got = parse_batch(text).unwrap();
+        let want: Vec<Vec<OsString>> = vec![
+            vec!["busybox".into(), "echo".into(), "a b".into(), "c".into()],
+            vec!["sort".into(), "x \" y".into(), "d e".into()],
+        ];
+        assert_eq!(got, want);
+        assert!(parse_batch("echo 'open").is_err());
     }
 }

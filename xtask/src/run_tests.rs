@@ -90,7 +90,7 @@ fn case(argv: &[&str], stdin: &'static [u8]) -> Case {
 
 /// Builds `tests/programs/<name>.c` statically with `compiler` (musl-gcc
 /// or gcc) into `target/lwk/programs/<name>-<compiler>`.
-fn build_c(name: &str, compiler: &str) -> Result<PathBuf> {
+pub fn build_c(name: &str, compiler: &str) -> Result<PathBuf> {
     build_c_with(name, compiler, &[])
 }
 

@@ -20,10 +20,15 @@
 //!    error within its timeout; the daemon serves forwarded file calls on
 //!    the host; the Linux VM image boots in QEMU and serves the same calls
 //!    over ivshmem and 9p, checked against the host's view of the share
-//!    (see [`crate::linuxvm`]; needs no seL4 build);
+//!    (see [`crate::linuxvm`]; needs no seL4 build); job launch with the
+//!    daemon on the host and the LWK played by a host stand-in, then the
+//!    same through the booted VM (see [`crate::vm_jobs`]);
 //! 8. `capdl witness debug-x1-512M`: one debug boot in which the root task
 //!    calls `seL4_DebugSnapshot`; the kernel's own view, walked over the
-//!    serial line, must match the root task's spec.
+//!    serial line, must match the root task's spec;
+//! 9. on release kernels: standalone jobs and programs, then (release-smp)
+//!    jobs launched through the Linux VM: `vm-jobs`, `run` with the VM and
+//!    `run` without it (see [`crate::vm_jobs`]).
 //!
 //! Every check runs even when an earlier one failed, except those that need
 //! its output (no boot without a build). Boots are independent: each starts a
@@ -284,6 +289,26 @@ pub fn run(args: &Args) -> Result<()> {
             "measurements release-smp (getpid rate, busybox load; printed, not checked)",
             flatten(crate::run_tests::measurements(Variant::ReleaseSmp)),
         );
+        // Jobs launched through the Linux VM (one boot pair), then the
+        // user command (two) and a run without the VM (seL4 alone).
+        let lwk = crate::session::Lwk::Sel4 {
+            variant: Variant::ReleaseSmp,
+            nodes: 4,
+            mem: "512M".into(),
+        };
+        results.record(
+            "vm-jobs release-smp (busybox cat wc sha256sum ls cp mkdir rm head sort vs host tools, \
+             64 MiB write+fsync+read back, exit status, daemon killed mid-job -> EIO, next job)",
+            flatten(crate::vm_jobs::jobs(lwk)),
+        );
+        results.record(
+            "run release-smp: `cargo xtask run -- busybox sha256sum FILE` = host digest; --batch status 42",
+            flatten(crate::vm_jobs::cli(Variant::ReleaseSmp)),
+        );
+        results.record(
+            "run release-smp without a Linux VM: clear error, no hang",
+            flatten(crate::vm_jobs::no_linux_vm(Variant::ReleaseSmp)),
+        );
     }
 
     if !results.summarize() {
@@ -312,6 +337,14 @@ fn linux_vm_checks(args: &Args, timeout: Duration, results: &mut Results) {
     results.record(
         "linux-vm e2e: QEMU boot, forwarded file calls over ivshmem + 9p",
         flatten(linuxvm::vm_test(boot)),
+    );
+    results.record(
+        "linux-vm launch on the host: daemon + LWK stand-in (relays, stdin, refusals, daemon restart)",
+        flatten(linuxvm::host_launch_test()),
+    );
+    results.record(
+        "linux-vm jobs: VM + LWK stand-in (launch port, program shares, relays, daemon restart)",
+        flatten(crate::vm_jobs::jobs(crate::session::Lwk::StandIn)),
     );
 }
 

@@ -37,7 +37,14 @@ pub struct Root {
     /// Its path in the daemon's file system, to turn `/proc/self/fd` links
     /// into paths below the root.
     real: PathBuf,
+    /// The read-only program tree seen as [`PROGRAMS`] (see
+    /// [`Root::with_programs`]).
+    programs: Option<OwnedFd>,
 }
+
+/// Where a job sees the program tree: absolute paths starting with this
+/// component resolve in it, not in the root.
+pub const PROGRAMS: &[u8] = b".lwk";
 
 impl Root {
     /// Opens `dir` (an absolute path of the daemon's file system) as a root.
@@ -45,7 +52,48 @@ impl Root {
         let real = std::fs::canonicalize(dir).map_err(|_| Errno::ENOENT)?;
         let c = CString::new(real.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
         let fd = sys::open(&c, libc::O_PATH | libc::O_DIRECTORY)?;
-        Ok(Root { fd, real })
+        Ok(Root {
+            fd,
+            real,
+            programs: None,
+        })
+    }
+
+    /// Makes the directory `dir` visible to jobs, read only, as `/.lwk`:
+    /// an absolute path `/.lwk/REST` resolves `REST` in `dir` with the same
+    /// `RESOLVE_IN_ROOT` rules (so `..` stays inside `dir`). This is how a
+    /// program outside the job's tree (e.g. `/usr/bin/busybox`, shared into
+    /// the Linux VM read-only) is loaded by the LWK. Relative paths never
+    /// reach it, and a `.lwk` entry at the top of the root is hidden.
+    pub fn with_programs(mut self, dir: &Path) -> SysResult<Root> {
+        let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        self.programs = Some(sys::open(&c, libc::O_PATH | libc::O_DIRECTORY)?);
+        Ok(self)
+    }
+
+    /// For an absolute `path` naming something under `/.lwk`: the program
+    /// tree and the rest of the path (`"."` for `/.lwk` itself).
+    fn program_path(&self, path: &CStr) -> Option<(BorrowedFd<'_>, CString)> {
+        let programs = self.programs.as_ref()?;
+        let bytes = path.to_bytes();
+        if bytes.first() != Some(&b'/') {
+            return None;
+        }
+        let trimmed = &bytes[bytes.iter().position(|&b| b != b'/')?..];
+        let rest = trimmed.strip_prefix(PROGRAMS)?;
+        let rest = match rest.first() {
+            None => &b"."[..],
+            Some(b'/') => {
+                let r = &rest[rest.iter().position(|&b| b != b'/').unwrap_or(rest.len())..];
+                if r.is_empty() {
+                    &b"."[..]
+                } else {
+                    r
+                }
+            }
+            Some(_) => return None,
+        };
+        Some((programs.as_fd(), CString::new(rest).ok()?))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -83,6 +131,13 @@ impl Root {
         mode: u64,
     ) -> SysResult<OwnedFd> {
         let resolve = RESOLVE_NO_MAGICLINKS;
+        if let Some((programs, rest)) = self.program_path(path) {
+            let writes = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC;
+            if flags & writes as u64 != 0 {
+                return Err(Errno::EROFS);
+            }
+            return sys::openat2(programs, &rest, flags, mode, resolve | RESOLVE_IN_ROOT);
+        }
         if path.to_bytes().first() == Some(&b'/') {
             let rel = path::from_root(path);
             return sys::openat2(self.fd(), &rel, flags, mode, resolve | RESOLVE_IN_ROOT);
@@ -109,6 +164,9 @@ impl Root {
     /// Opens the directory holding the entry `path` names, for the calls
     /// that act on an entry; returns it and the split path.
     pub fn parent(&self, base: BorrowedFd, path: &CStr) -> SysResult<(OwnedFd, Split)> {
+        if self.program_path(path).is_some() {
+            return Err(Errno::EROFS);
+        }
         let split = path::split_last(path);
         let dir = self.open_at(
             base,
@@ -179,6 +237,38 @@ mod tests {
         assert!(at(cwd.as_fd(), c"magic").is_err());
         assert_eq!(root.path_of(sub.as_fd()).unwrap(), b"sub");
         assert_eq!(root.path_of(cwd.as_fd()).unwrap(), b"");
+        fs::remove_dir_all(top).unwrap();
+    }
+
+    #[test]
+    fn the_program_tree_is_reached_by_absolute_paths_only() {
+        let (top, root) = tree("programs");
+        let progs = top.join("progs");
+        fs::create_dir_all(progs.join("0")).unwrap();
+        fs::write(progs.join("0/tool"), "program").unwrap();
+        let root = root.with_programs(&progs).unwrap();
+        fs::create_dir_all(top.join("root/.lwk/0")).unwrap();
+        fs::write(top.join("root/.lwk/0/tool"), "shadowed").unwrap();
+        let cwd = root.open_dir().unwrap();
+        let at = |p: &CStr| read(&root, cwd.as_fd(), p);
+        assert_eq!(at(c"/.lwk/0/tool").unwrap(), "program");
+        assert_eq!(at(c"//.lwk//0/tool").unwrap(), "program");
+        assert_eq!(at(c"/.lwk/0/../../0/tool").unwrap(), "program");
+        // Relative paths stay in the root, where .lwk is an ordinary name.
+        assert_eq!(at(c".lwk/0/tool").unwrap(), "shadowed");
+        assert_eq!(at(c"/.lwkx"), Err(Errno::ENOENT));
+        // Nothing escapes the program tree, nothing is written in it.
+        assert_eq!(at(c"/.lwk/../root/file"), Err(Errno::ENOENT));
+        assert_eq!(
+            root.open_at(cwd.as_fd(), c"/.lwk/0/tool", libc::O_WRONLY as u64, 0)
+                .unwrap_err(),
+            Errno::EROFS
+        );
+        assert_eq!(
+            root.parent(cwd.as_fd(), c"/.lwk/0/new").unwrap_err(),
+            Errno::EROFS
+        );
+        assert!(root.locate(cwd.as_fd(), c"/.lwk", false).is_ok());
         fs::remove_dir_all(top).unwrap();
     }
 

@@ -2,9 +2,11 @@
 //! working directory, and all are confined to one root (the share, or a
 //! directory of it).
 //!
-//! A job exists from its first forwarded call (the personality numbers
-//! jobs; when the daemon starts jobs itself it will create them at launch)
-//! until its `JobExit`, which closes everything it still holds.
+//! A job launched from the host (see `launch`) is created before its
+//! `JobStart` is sent, with descriptors 0-2 bound to pipes the daemon
+//! relays; a job the LWK numbers itself is created by its first forwarded
+//! call. Either lasts until its `JobExit`, which closes everything it still
+//! holds.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -34,6 +36,18 @@ impl Job {
         files.insert(0, sys::open(c"/dev/null", libc::O_RDONLY)?, false)?;
         files.insert(1, sys::dup(std::io::stdout().as_fd())?, false)?;
         files.insert(2, sys::dup(std::io::stderr().as_fd())?, false)?;
+        Ok(Job {
+            files,
+            cwd: root.open_dir()?,
+        })
+    }
+
+    /// A job in the root directory with `stdio` as descriptors 0, 1, 2.
+    pub fn with_stdio(root: &Root, stdio: [OwnedFd; 3]) -> SysResult<Job> {
+        let mut files = FdTable::default();
+        for (n, fd) in stdio.into_iter().enumerate() {
+            files.insert(n as u64, fd, false)?;
+        }
         Ok(Job {
             files,
             cwd: root.open_dir()?,
@@ -78,6 +92,20 @@ impl Jobs {
         }
         let job = self.jobs.get_mut(&id).ok_or(Errno::EIO)?;
         Ok((&self.root, job))
+    }
+
+    /// Job `id` if it exists (never created here).
+    pub fn existing(&self, id: JobId) -> Option<&Job> {
+        self.jobs.get(&id)
+    }
+
+    /// Adds job `id` made by the caller; EEXIST if the number is taken.
+    pub fn insert(&mut self, id: JobId, job: Job) -> SysResult<()> {
+        if self.jobs.contains_key(&id) {
+            return Err(Errno::EEXIST);
+        }
+        self.jobs.insert(id, job);
+        Ok(())
     }
 
     /// Ends job `id`, closing what it held; false if it did not exist.

@@ -13,10 +13,15 @@
 //!   a region the LWK formatted;
 //! - `LWK-CHANNEL-DETACHED reason=<why>` when the LWK stops or restarts.
 //!
+//! - `LWK-JOB-LAUNCH job=<id> tag=<t> exe=<path>`, `LWK-JOB-START job=<id>
+//!   result=<r>`, `LWK-JOB-EXIT job=<id> status=<n>` for launched jobs.
+//!
 //! Options: `--share DIR` (default `/mnt/host`), `--sysfs DIR` (default
 //! `/sys`), `--region FILE` (map this file instead of looking for the device,
-//! e.g. a `/dev/shm` file when testing on the host), `--trace` (one line per
-//! call on stderr).
+//! e.g. a `/dev/shm` file when testing on the host), `--launch SPEC` (the
+//! launch channel, see [`launch`]: `port:NAME` for a virtio-serial port, or
+//! a Unix socket path), `--programs DIR` (the read-only program tree jobs
+//! see as `/.lwk`), `--trace` (one line per call on stderr).
 
 #![deny(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -24,6 +29,7 @@
 mod confine;
 mod fdtable;
 mod jobs;
+mod launch;
 mod path;
 mod pci;
 mod serve;
@@ -35,11 +41,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use channel::job::JobExit;
 use channel::wire::{REGION_SIZE, SLOT_DATA_SIZE};
-use channel::{backoff_ns, ChannelError, LinuxEndpoint, Region, Request, Waiter};
+use channel::{backoff_ns, ChannelError, Errno, LinuxEndpoint, Opcode, Region, Request, Waiter};
+use lwk_linux_daemon::launch_wire::Kind;
 
 use crate::confine::Root;
 use crate::jobs::Jobs;
+use crate::launch::Launcher;
 use crate::serve::Answer;
 
 /// Command-line options.
@@ -47,6 +56,8 @@ struct Options {
     share: PathBuf,
     sysfs: PathBuf,
     region: Option<PathBuf>,
+    launch: Option<String>,
+    programs: Option<PathBuf>,
     trace: bool,
 }
 
@@ -55,6 +66,8 @@ fn parse_options() -> Result<Options, String> {
         share: PathBuf::from("/mnt/host"),
         sysfs: PathBuf::from("/sys"),
         region: None,
+        launch: None,
+        programs: None,
         trace: false,
     };
     let mut args = std::env::args_os().skip(1);
@@ -68,6 +81,10 @@ fn parse_options() -> Result<Options, String> {
             Some("--share") => options.share = value("--share")?,
             Some("--sysfs") => options.sysfs = value("--sysfs")?,
             Some("--region") => options.region = Some(value("--region")?),
+            Some("--launch") => {
+                options.launch = Some(value("--launch")?.to_string_lossy().into_owned())
+            }
+            Some("--programs") => options.programs = Some(value("--programs")?),
             Some("--trace") => options.trace = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -131,23 +148,51 @@ fn run() -> Result<(), String> {
     let region = mapping
         .region()
         .map_err(|e| format!("cannot use the mapping: {e}"))?;
-    let root = Root::open(&options.share)
+    let mut root = Root::open(&options.share)
         .map_err(|e| format!("cannot open share {}: {e}", options.share.display()))?;
+    if let Some(dir) = &options.programs {
+        root = root
+            .with_programs(dir)
+            .map_err(|e| format!("cannot open programs {}: {e}", dir.display()))?;
+    }
     let mut jobs = Jobs::new(root);
+    let mut launcher = match &options.launch {
+        None => None,
+        Some(spec) => match launch::open(spec, &options.sysfs)? {
+            Some(port) => Some(Launcher::new(port)),
+            None => {
+                println!("LINUX-VM-NOTE no launch port {spec}: jobs only from the LWK");
+                None
+            }
+        },
+    };
     let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
     println!(
         "LINUX-VM-READY device={device} region={len} share={} uptime={}",
         options.share.display(),
         uptime.split_whitespace().next().unwrap_or("?")
     );
-    serve_forever(region, &mut jobs, options.trace);
+    serve_forever(region, &mut jobs, launcher.as_mut(), options.trace);
 }
 
 /// Attaches, serves until the LWK goes away, waits for it to come back.
-fn serve_forever(region: Region, jobs: &mut Jobs, trace: bool) -> ! {
+fn serve_forever(
+    region: Region,
+    jobs: &mut Jobs,
+    mut launcher: Option<&mut Launcher>,
+    trace: bool,
+) -> ! {
     let mut waiter = Sleeper;
     loop {
-        let endpoint = match LinuxEndpoint::attach(region, &mut waiter, Duration::from_secs(1)) {
+        if let Some(l) = launcher.as_deref_mut() {
+            l.idle();
+        }
+        let patience = if launcher.is_some() {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
+        let endpoint = match LinuxEndpoint::attach(region, &mut waiter, patience) {
             Ok(endpoint) => endpoint,
             Err(ChannelError::Timeout) => continue,
             Err(e) => {
@@ -160,25 +205,37 @@ fn serve_forever(region: Region, jobs: &mut Jobs, trace: bool) -> ! {
         let mut endpoint = endpoint;
         if endpoint.check_lwk() == Err(ChannelError::PeerDown) {
             // Formatted by an LWK that has stopped since: wait for a new one.
-            wait_for_new_lwk(&endpoint);
+            wait_for_new_lwk(&endpoint, launcher.as_deref_mut());
             continue;
         }
         let generation = endpoint.liveness.peer_status().map_or(0, |s| s.generation);
         println!("LWK-CHANNEL-ATTACHED lwk_generation={generation}");
         jobs.clear();
-        let why = serve(&mut endpoint, jobs, trace);
+        if let Some(l) = launcher.as_deref_mut() {
+            l.clear();
+            l.port()
+                .send(Kind::Attached, 0, generation.to_le_bytes().to_vec());
+        }
+        let why = serve(&mut endpoint, jobs, launcher.as_deref_mut(), trace);
         println!("LWK-CHANNEL-DETACHED reason={why}");
         jobs.clear();
+        if let Some(l) = launcher.as_deref_mut() {
+            l.clear();
+            l.port().send(Kind::Detached, 0, why.to_string());
+        }
         if why == ChannelError::PeerDown {
-            wait_for_new_lwk(&endpoint);
+            wait_for_new_lwk(&endpoint, launcher.as_deref_mut());
         }
     }
 }
 
 /// Waits until the LWK formats the region again (its generation changes or
 /// the magic goes).
-fn wait_for_new_lwk(endpoint: &LinuxEndpoint) {
+fn wait_for_new_lwk(endpoint: &LinuxEndpoint, mut launcher: Option<&mut Launcher>) {
     while endpoint.check_lwk() == Err(ChannelError::PeerDown) {
+        if let Some(l) = launcher.as_deref_mut() {
+            l.idle();
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -190,7 +247,12 @@ struct Deferred {
 }
 
 /// Serves requests until the channel says the LWK is gone; returns why.
-fn serve(endpoint: &mut LinuxEndpoint, jobs: &mut Jobs, trace: bool) -> ChannelError {
+fn serve(
+    endpoint: &mut LinuxEndpoint,
+    jobs: &mut Jobs,
+    mut launcher: Option<&mut Launcher>,
+    trace: bool,
+) -> ChannelError {
     let mut waiter = Sleeper;
     let mut data = vec![0u8; SLOT_DATA_SIZE];
     let mut out = Vec::with_capacity(SLOT_DATA_SIZE);
@@ -199,6 +261,10 @@ fn serve(endpoint: &mut LinuxEndpoint, jobs: &mut Jobs, trace: bool) -> ChannelE
         if let Err(e) = endpoint.check_lwk() {
             return e;
         }
+        let busy = match launcher.as_deref_mut() {
+            Some(l) => l.round(endpoint, jobs),
+            None => false,
+        };
         // Waiting locks first, in arrival order.
         let mut i = 0;
         while i < deferred.len() {
@@ -213,10 +279,13 @@ fn serve(endpoint: &mut LinuxEndpoint, jobs: &mut Jobs, trace: bool) -> ChannelE
                 }
             }
         }
-        let patience = if deferred.is_empty() {
-            Duration::from_millis(100)
-        } else {
+        let patience = if busy || !deferred.is_empty() {
             Duration::from_millis(1)
+        } else if launcher.is_some() {
+            // Launch frames are taken between requests.
+            Duration::from_millis(10)
+        } else {
+            Duration::from_millis(100)
         };
         let (request, len) = match endpoint.io.recv(&mut waiter, patience) {
             Ok(incoming) => {
@@ -236,6 +305,18 @@ fn serve(endpoint: &mut LinuxEndpoint, jobs: &mut Jobs, trace: bool) -> ChannelE
             }
             Err(e) => return e,
         };
+        if request.call.opcode == Opcode::JobExit {
+            // The job is over: its waiting calls (a read of an empty stdin)
+            // end with it, and a launched job's status goes to the host.
+            let job = request.call.job;
+            deferred.retain(|d| {
+                let mine = d.request.call.job == job;
+                if mine {
+                    answer(endpoint, d.request.seq, Err(Errno::EIO), &[]);
+                }
+                !mine
+            });
+        }
         out.clear();
         let answered = serve::serve(jobs, &request, &data[..len], &mut out);
         if trace {
@@ -248,7 +329,19 @@ fn serve(endpoint: &mut LinuxEndpoint, jobs: &mut Jobs, trace: bool) -> ChannelE
             );
         }
         match answered {
-            Answer::Done(result) => answer(endpoint, request.seq, result, &out),
+            Answer::Done(result) => {
+                answer(endpoint, request.seq, result, &out);
+                // A launched job's status goes to the host only now, after
+                // its JobExit is answered (its relay sends it once the
+                // output is drained).
+                if request.call.opcode == Opcode::JobExit {
+                    if let (Some(l), Ok(exit)) =
+                        (launcher.as_deref_mut(), JobExit::decode(&request))
+                    {
+                        l.ended(endpoint, request.call.job, &exit);
+                    }
+                }
+            }
             Answer::Later => deferred.push(Deferred {
                 request,
                 data: data[..len].to_vec(),

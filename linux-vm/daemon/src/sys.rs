@@ -263,6 +263,53 @@ pub fn fcntl_lock(fd: BorrowedFd, cmd: i32, lock: &mut [u8; FLOCK_SIZE]) -> SysR
     check(unsafe { libc::fcntl(fd.as_raw_fd(), cmd, lock.as_mut_ptr()) }.into())
 }
 
+/// pipe2(2) with `O_CLOEXEC`: `(read end, write end)`.
+pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }.into())?;
+    // SAFETY: two fresh descriptors from the kernel, owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// poll(2) on one descriptor for `events`, waiting up to `timeout_ms`
+/// (0: just look); the returned events (0 if none yet).
+pub fn poll1(fd: BorrowedFd, events: i16, timeout_ms: i32) -> SysResult<i16> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    check(unsafe { libc::poll(&mut p, 1, timeout_ms) }.into())?;
+    Ok(p.revents)
+}
+
+/// poll(2) on several descriptors; their returned events, in order.
+pub fn poll(fds: &[(BorrowedFd, i16)], timeout_ms: i32) -> SysResult<Vec<i16>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, events)| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: *events,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `p` holds `p.len()` valid pollfds.
+    check(unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) }.into())?;
+    Ok(p.iter().map(|p| p.revents).collect())
+}
+
+/// Kills this process with SIGKILL at once (the launch channel's
+/// `KillDaemon`, for the restart test): no cleanup, as a crash.
+pub fn kill_self() -> ! {
+    // SAFETY: signals this process; it does not return.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
+}
+
 /// A shared, writable mapping of a file (the ivshmem BAR), unmapped on drop.
 #[derive(Debug)]
 pub struct Mapping {

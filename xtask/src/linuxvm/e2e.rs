@@ -30,7 +30,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Wall-clock time and sleeps, for the channel's polling.
-struct Clock(Instant);
+pub(super) struct Clock(pub(super) Instant);
 
 impl Waiter for Clock {
     fn now_ns(&self) -> u64 {
@@ -42,13 +42,13 @@ impl Waiter for Clock {
 }
 
 /// The region file mapped shared into this process.
-struct Mapping {
+pub(super) struct Mapping {
     base: *mut u8,
     len: usize,
 }
 
 impl Mapping {
-    fn open(path: &Path) -> Result<Mapping> {
+    pub(super) fn open(path: &Path) -> Result<Mapping> {
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -80,7 +80,7 @@ impl Mapping {
         })
     }
 
-    fn region(&self) -> Result<Region<'_>> {
+    pub(super) fn region(&self) -> Result<Region<'_>> {
         // SAFETY: mapped readable and writable for `len` bytes while `self`
         // lives; this process touches it only through the channel crate
         // (the other users are the daemon and QEMU, other processes).

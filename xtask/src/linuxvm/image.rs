@@ -37,7 +37,8 @@ const KERNEL_META: &str = "linux-image-amd64";
 const BUSYBOX: &str = "busybox-static";
 /// Modules the VM needs (their dependencies are added): virtio over PCI and
 /// the 9p file system over virtio. The ivshmem device needs no driver.
-const MODULES: &[&str] = &["virtio_pci", "9pnet_virtio", "9p"];
+/// `virtio_console` carries the launch channel (a virtio-serial port).
+const MODULES: &[&str] = &["virtio_pci", "9pnet_virtio", "9p", "virtio_console"];
 /// The daemon crate and binary.
 const DAEMON_CRATE: &str = "lwk-linux-daemon";
 /// Preferred target for the daemon: fully static with musl.
@@ -45,7 +46,7 @@ pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 /// Fallback: glibc, linked statically.
 const GNU_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Bump to force a rebuild when the builder itself changes the image.
-const BUILDER_VERSION: u32 = 1;
+const BUILDER_VERSION: u32 = 2;
 
 /// What a build produced.
 pub struct Image {
@@ -81,11 +82,32 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host0 /mnt/host; 
     mkdir -p "$share"
 fi
 echo "LINUX-VM-SHARE path=$share uptime=$(cut -d' ' -f1 /proc/uptime)"
-args=""
-[ -n "$lwk_trace" ] && args="--trace"
-/bin/lwk-linux-daemon --share "$share" $args
-echo "LINUX-VM-FAIL daemon exited with status $?"
-poweroff -f
+args="--launch port:lwk.launch"
+[ -n "$lwk_trace" ] && args="$args --trace"
+# Program shares (lwk_progs=N on the kernel command line): read-only 9p
+# tags lwkprog0..N-1 at /mnt/progs/<i>, seen by jobs as /.lwk/<i>.
+if [ -n "$lwk_progs" ]; then
+    i=0
+    while [ "$i" -lt "$lwk_progs" ]; do
+        mkdir -p "/mnt/progs/$i"
+        mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro "lwkprog$i" "/mnt/progs/$i" \
+            || echo "LINUX-VM-FAIL mount lwkprog$i"
+        i=$((i + 1))
+    done
+    args="$args --programs /mnt/progs"
+fi
+# A daemon killed by a signal (the restart test, a crash) is started again;
+# one that exits on an error ends the VM.
+while true; do
+    /bin/lwk-linux-daemon --share "$share" $args
+    status=$?
+    if [ "$status" -gt 128 ]; then
+        echo "LINUX-VM-DAEMON-RESTART status=$status uptime=$(cut -d' ' -f1 /proc/uptime)"
+        continue
+    fi
+    echo "LINUX-VM-FAIL daemon exited with status $status"
+    poweroff -f
+done
 "#;
 
 /// Builds (or finds up to date) the image.
@@ -516,7 +538,10 @@ mod tests {
             "LINUX-VM-INIT",
             "LINUX-VM-SHARE",
             "LINUX-VM-FAIL",
+            "LINUX-VM-DAEMON-RESTART",
             "lwk-linux-daemon",
+            "port:lwk.launch",
+            "lwkprog",
         ] {
             assert!(INIT.contains(marker), "{marker}");
         }

@@ -7,6 +7,7 @@ use channel::Errno;
 
 use super::{Answer, Args, Ctx};
 use crate::fdtable::FD_CLOEXEC;
+use crate::jobs::Job;
 use crate::sys::{self, FLOCK_SIZE};
 
 /// Most iovecs one vectored call takes (`IOV_MAX`).
@@ -24,6 +25,19 @@ fn fill(
     let n = f(&mut ctx.out[start..]);
     ctx.out.truncate(start + *n.as_ref().unwrap_or(&0));
     n.map(|n| n as u64)
+}
+
+/// Whether a `read` of `fd` would wait (a pipe with nothing in it yet,
+/// e.g. a launched job's stdin): such a read is answered later, when data
+/// or end of file is there, so one waiting job never stalls the daemon.
+/// Descriptors the job made non-blocking are read at once (`EAGAIN`).
+pub fn would_block(job: &Job, fd: i64) -> bool {
+    let Ok(file) = job.file(fd) else {
+        return false;
+    };
+    let nonblocking =
+        sys::fcntl_int(file, libc::F_GETFL, 0).is_ok_and(|fl| fl & libc::O_NONBLOCK as u64 != 0);
+    !nonblocking && sys::poll1(file, libc::POLLIN, 0) == Ok(0)
 }
 
 /// Implements Linux `read(2)`: `(fd, -, count)`; data back.

@@ -16,11 +16,12 @@ use std::io::Write;
 
 use channel::job::{ConsoleStream, JobExit};
 use channel::wire::{MAX_ARGS, SLOT_DATA_SIZE};
-use channel::{Errno, Opcode, Request};
+use channel::{Errno, JobId, Opcode, Request};
 
 use crate::confine::Root;
 use crate::jobs::{Job, Jobs};
 use crate::path;
+use crate::sys;
 
 /// What became of a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -129,14 +130,22 @@ pub fn serve(jobs: &mut Jobs, request: &Request, data: &[u8], out: &mut Vec<u8>)
             });
         }
         Opcode::ConsoleOutput => {
-            let written = match ConsoleStream::decode(request) {
-                Ok(ConsoleStream::Stdout) => std::io::stdout().write_all(data),
-                Ok(ConsoleStream::Stderr) => std::io::stderr().write_all(data),
+            let fd = match ConsoleStream::decode(request) {
+                Ok(ConsoleStream::Stdout) => 1,
+                Ok(ConsoleStream::Stderr) => 2,
                 Err(_) => return Answer::Done(Err(Errno::EINVAL)),
             };
-            return Answer::Done(written.map(|()| data.len() as u64).map_err(|_| Errno::EIO));
+            let written = console_output(jobs, call.job, fd, data);
+            return Answer::Done(written.map(|()| data.len() as u64));
         }
         _ => {}
+    }
+    if matches!(call.opcode, Opcode::Read | Opcode::Readv)
+        && jobs
+            .existing(call.job)
+            .is_some_and(|job| io::would_block(job, args.fd(0)))
+    {
+        return Answer::Later;
     }
     let (root, job) = match jobs.job(call.job) {
         Ok(found) => found,
@@ -177,6 +186,26 @@ pub fn serve(jobs: &mut Jobs, request: &Request, data: &[u8], out: &mut Vec<u8>)
         ctx.out.clear();
     }
     Answer::Done(result)
+}
+
+/// Writes `ConsoleOutput` text of `job` to its descriptor 1 or 2 if the job
+/// exists and has it (a launched job: the relay to the host command), else
+/// to the daemon's own output (the VM console).
+fn console_output(jobs: &Jobs, job: JobId, fd: i64, text: &[u8]) -> Result<(), Errno> {
+    if let Some(file) = jobs.existing(job).and_then(|j| j.file(fd).ok()) {
+        let mut rest = text;
+        while !rest.is_empty() {
+            let n = sys::write(file, rest)?;
+            rest = &rest[n..];
+        }
+        return Ok(());
+    }
+    let written = if fd == 1 {
+        std::io::stdout().write_all(text)
+    } else {
+        std::io::stderr().write_all(text)
+    };
+    written.map_err(|_| Errno::EIO)
 }
 
 #[cfg(test)]

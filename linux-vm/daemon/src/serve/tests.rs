@@ -237,3 +237,53 @@ fn entry_calls_refuse_dot_names_and_escapes() {
     );
     assert_eq!(f.out.len(), 256);
 }
+
+#[test]
+fn reads_of_an_empty_pipe_wait_and_console_output_goes_to_the_job() {
+    use std::os::fd::AsFd;
+
+    use crate::jobs::Job;
+    use crate::sys;
+
+    let mut f = Fixture::new("stdio");
+    let (in_r, in_w) = sys::pipe().unwrap();
+    let (out_r, out_w) = sys::pipe().unwrap();
+    let err_w = sys::open(c"/dev/null", libc::O_WRONLY).unwrap();
+    let job = Job::with_stdio(&f.jobs.root, [in_r, out_w, err_w]).unwrap();
+    f.jobs.insert(JobId(9), job).unwrap();
+    assert!(f
+        .jobs
+        .insert(JobId(9), Job::new(&f.jobs.root).unwrap())
+        .is_err());
+    // Nothing written yet: the read is deferred, not blocking the daemon.
+    assert_eq!(f.answer(9, Opcode::Read, &[0, 0, 16], &[]), Answer::Later);
+    assert_eq!(
+        f.answer(9, Opcode::Readv, &[0, 0, 1], &16u64.to_ne_bytes()),
+        Answer::Later
+    );
+    sys::write(in_w.as_fd(), b"typed").unwrap();
+    assert_eq!(f.call(9, Opcode::Read, &[0, 0, 16], &[]), Ok(5));
+    assert_eq!(f.out, b"typed");
+    // End of file once the writer is gone.
+    drop(in_w);
+    assert_eq!(f.call(9, Opcode::Read, &[0, 0, 16], &[]), Ok(0));
+    // Writes to fd 1 and ConsoleOutput land in the stdout pipe, in order.
+    assert_eq!(f.call(9, Opcode::Write, &[1, 0, 3], b"one"), Ok(3));
+    let console = channel::job::ConsoleStream::Stdout.call(JobId(9));
+    let request = Request {
+        seq: 2,
+        call: console,
+        data: DataRange::new(0, 3).unwrap(),
+    };
+    assert_eq!(
+        serve(&mut f.jobs, &request, b"two", &mut f.out),
+        Answer::Done(Ok(3))
+    );
+    let mut buf = [0u8; 16];
+    let n = sys::read(out_r.as_fd(), &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"onetwo");
+    // A regular file is never deferred.
+    fs::write(f.dir.join("file"), "x").unwrap();
+    let fd = f.open(9, "file", libc::O_RDONLY).unwrap();
+    assert_eq!(f.call(9, Opcode::Read, &[fd, 0, 16], &[]), Ok(1));
+}
