@@ -41,7 +41,7 @@ pub const READY: &str = "LINUX-VM-READY";
 /// Lines that end a boot as failed.
 const FAIL: &str = "LINUX-VM-FAIL";
 /// Guest memory: the kernel, a 3 MiB initramfs and the daemon fit easily.
-const MEM: &str = "256M";
+pub const MEM: &str = "256M";
 /// The kernel command line: serial console, our init, reboot (and so quit,
 /// with `-no-reboot`) on panic, errors only.
 pub const CMDLINE: &str = "console=ttyS0 rdinit=/init panic=-1 quiet";

@@ -305,7 +305,14 @@ impl Session {
                 mem,
             } => {
                 let mut cmd = Command::new(variant.simulate_script());
-                cmd.args(["--smp", &nodes.to_string(), "--mem-size", mem]);
+                // The session starts the Linux VM itself.
+                cmd.args([
+                    "--no-linux-vm",
+                    "--smp",
+                    &nodes.to_string(),
+                    "--mem-size",
+                    mem,
+                ]);
                 cmd.arg("--extra-qemu-args").arg(format!(
                     "-object memory-backend-file,id=shm,mem-path={},size=16M,share=on -device ivshmem-plain,memdev=shm",
                     shm_path.display()

@@ -4,7 +4,15 @@
 //! its images, with seL4's options, so a run needs neither cargo nor this
 //! tool. The script is plain bash with every path baked in as an absolute
 //! path. It is structured as functions: `sel4_qemu_cmd` builds the seL4
-//! machine's command line; the Linux VM will get its own function beside it.
+//! machine's command line, `linux_vm_qemu_cmd` the Linux VM's.
+//!
+//! The Linux VM (`-l`/`--linux-vm`; by default when the script's stdin is
+//! a terminal, i.e. an interactive run, never under a test harness) boots
+//! beside seL4 in the background: a fresh 16 MiB `/dev/shm` region given to
+//! both machines (ivshmem), the current directory (or `--share DIR`) as
+//! its 9p share, its console in `target/lwk/logs/simulate-linux-vm.log`.
+//! The script waits for seL4's QEMU, then stops the VM and removes the
+//! region. `-L`/`--no-linux-vm` boots seL4 alone, as before.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +23,8 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::build;
-use crate::layout::Variant;
+use crate::layout::{self, Variant};
+use crate::linuxvm;
 use crate::setup;
 
 /// The CPU line seL4's own tooling uses for x86_64 under QEMU (no features
@@ -44,6 +53,14 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     let toolchain = setup::ensure()?;
     let script = build::build(&toolchain, args.variant)?;
+    let alone = args
+        .script_args
+        .iter()
+        .any(|a| a == "-L" || a == "--no-linux-vm" || a == "-n" || a == "--dry-run");
+    if !alone {
+        // The script starts the Linux VM (interactive runs): its image.
+        linuxvm::image::build()?;
+    }
     let err = Command::new(&script).args(&args.script_args).exec();
     Err(err).with_context(|| format!("cannot run {}", script.display()))
 }
@@ -51,7 +68,13 @@ pub fn run(args: &Args) -> Result<()> {
 /// Writes `target/lwk/<variant>/simulate` and returns its path.
 pub fn write_script(variant: Variant) -> Result<PathBuf> {
     let path = variant.simulate_script();
-    let text = script_text(variant, &variant.kernel32(), &variant.root_task_image());
+    let text = script_text(variant, &variant.kernel32(), &variant.root_task_image())
+        .replace("@VMLINUX@", &path_word(&linuxvm::image::vmlinux_path()))
+        .replace("@INITRD@", &path_word(&linuxvm::image::initramfs_path()))
+        .replace(
+            "@LINUX_LOG@",
+            &path_word(&layout::logs_dir().join("simulate-linux-vm.log")),
+        );
     fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
         .with_context(|| format!("cannot chmod {}", path.display()))?;
@@ -61,6 +84,10 @@ pub fn write_script(variant: Variant) -> Result<PathBuf> {
 /// Quotes a string for bash (single quotes; embedded ones closed and escaped).
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn path_word(p: &Path) -> String {
+    shell_quote(&p.display().to_string())
 }
 
 /// The script's text. Kept as one template so the whole script can be read
@@ -76,6 +103,9 @@ fn script_text(variant: Variant, kernel: &Path, root_task: &Path) -> String {
         .replace("@NODES@", &variant.default_nodes().to_string())
         .replace("@CPU@", &shell_quote(DEFAULT_CPU))
         .replace("@MEM@", &shell_quote(DEFAULT_MEM))
+        .replace("@LINUX_APPEND@", &shell_quote(linuxvm::CMDLINE))
+        .replace("@LINUX_MEM@", &shell_quote(linuxvm::MEM))
+        .replace("@REGION_SIZE@", &channel::wire::REGION_SIZE.to_string())
 }
 
 const TEMPLATE: &str = r#"#!/usr/bin/env bash
@@ -86,6 +116,12 @@ set -euo pipefail
 VARIANT=@VARIANT@
 KERNEL=@KERNEL@
 ROOT_TASK=@ROOT_TASK@
+LINUX_VMLINUX=@VMLINUX@
+LINUX_INITRD=@INITRD@
+LINUX_LOG=@LINUX_LOG@
+LINUX_APPEND=@LINUX_APPEND@
+LINUX_MEM=@LINUX_MEM@
+REGION_SIZE=@REGION_SIZE@
 
 dry_run=0
 gdbserver=0
@@ -93,13 +129,15 @@ extra_qemu_args=""
 mem_size=@MEM@
 cpu=@CPU@
 smp=@NODES@
+linux_vm=auto
+share=""
 
 usage() {
     cat <<EOF
 usage: $(basename "$0") [options]
 
-Boots the seL4 kernel ($VARIANT) with the LWK root task in QEMU (TCG).
-Quit QEMU with Ctrl-A X.
+Boots the seL4 kernel ($VARIANT) with the LWK root task in QEMU (TCG),
+and the Linux VM beside it (interactive runs). Quit QEMU with Ctrl-A X.
 
 options:
   -n, --dry-run               print the QEMU command and exit
@@ -108,6 +146,12 @@ options:
   -m, --mem-size SIZE         guest memory (default: $mem_size)
   -c, --cpu CPU               QEMU CPU model (default: $cpu)
   -s, --smp N                 number of nodes (default: $smp)
+  -l, --linux-vm              start the Linux VM beside seL4 (default when
+                              stdin is a terminal): shared 16 MiB region,
+                              console in $LINUX_LOG
+  -L, --no-linux-vm           seL4 alone (default when stdin is not a terminal)
+      --share DIR             the Linux VM's 9p share (default: the current
+                              directory)
   -h, --help                  show this help
 EOF
 }
@@ -133,6 +177,10 @@ while [ $# -gt 0 ]; do
         --cpu=*) cpu="${1#*=}" ;;
         -s|--smp) need_value "$1" $#; smp="$2"; shift ;;
         --smp=*) smp="${1#*=}" ;;
+        -l|--linux-vm) linux_vm=1 ;;
+        -L|--no-linux-vm) linux_vm=0 ;;
+        --share) need_value "$1" $#; share="$2"; shift ;;
+        --share=*) share="${1#*=}" ;;
         -h|--help) usage; exit 0 ;;
         *) echo "$(basename "$0"): unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -142,6 +190,16 @@ done
 case "$smp" in
     ''|*[!0-9]*|0) echo "$(basename "$0"): --smp needs a positive number, got '$smp'" >&2; exit 2 ;;
 esac
+
+if [ "$linux_vm" = auto ]; then
+    if [ -t 0 ]; then linux_vm=1; else linux_vm=0; fi
+fi
+# The region both machines share (created below, removed at exit).
+shm=""
+if [ "$linux_vm" = 1 ]; then
+    shm="/dev/shm/lwk-simulate-$$"
+    share="${share:-$PWD}"
+fi
 
 # Fills SEL4_QEMU with the seL4 machine's command line. TCG only: this
 # machine kind's KVM cannot run seL4; one TCG thread gives steady timing.
@@ -161,6 +219,12 @@ sel4_qemu_cmd() {
     if [ "$gdbserver" = 1 ]; then
         SEL4_QEMU+=(-s -S)
     fi
+    if [ -n "$shm" ]; then
+        SEL4_QEMU+=(
+            -object "memory-backend-file,id=shm,mem-path=$shm,size=$REGION_SIZE,share=on"
+            -device ivshmem-plain,memdev=shm
+        )
+    fi
     if [ -n "$extra_qemu_args" ]; then
         local extra
         read -r -a extra <<<"$extra_qemu_args"
@@ -168,7 +232,33 @@ sel4_qemu_cmd() {
     fi
 }
 
+# Fills LINUX_QEMU with the Linux VM's command line: the same region, the
+# share over 9p, the console to a file (the terminal is seL4's).
+linux_vm_qemu_cmd() {
+    LINUX_QEMU=(
+        qemu-system-x86_64
+        -machine pc
+        -accel tcg
+        -cpu max
+        -smp 1
+        -m "$LINUX_MEM"
+        -nodefaults
+        -display none
+        -no-reboot
+        -serial "file:$LINUX_LOG"
+        -kernel "$LINUX_VMLINUX"
+        -initrd "$LINUX_INITRD"
+        -append "$LINUX_APPEND"
+        -object "memory-backend-file,id=shm,mem-path=$shm,size=$REGION_SIZE,share=on"
+        -device ivshmem-plain,memdev=shm
+        -virtfs "local,path=$share,mount_tag=host0,security_model=none"
+    )
+}
+
 sel4_qemu_cmd
+if [ "$linux_vm" = 1 ]; then
+    linux_vm_qemu_cmd
+fi
 
 # Prints a command line that can be pasted back into a shell, quoting only
 # the words that need it.
@@ -185,6 +275,9 @@ print_cmd() {
 }
 
 if [ "$dry_run" = 1 ]; then
+    if [ "$linux_vm" = 1 ]; then
+        print_cmd "${LINUX_QEMU[@]}"
+    fi
     print_cmd "${SEL4_QEMU[@]}"
     exit 0
 fi
@@ -199,7 +292,39 @@ done
 if [ "$gdbserver" = 1 ]; then
     echo "QEMU halted; connect with: gdb -ex 'target remote :1234'" >&2
 fi
-exec "${SEL4_QEMU[@]}"
+if [ "$linux_vm" != 1 ]; then
+    exec "${SEL4_QEMU[@]}"
+fi
+
+for f in "$LINUX_VMLINUX" "$LINUX_INITRD"; do
+    if [ ! -f "$f" ]; then
+        echo "$(basename "$0"): missing $f (run cargo xtask linux-vm build, or use -L)" >&2
+        exit 1
+    fi
+done
+if [ ! -d "$share" ]; then
+    echo "$(basename "$0"): --share $share is not a directory" >&2
+    exit 2
+fi
+mkdir -p "$(dirname "$LINUX_LOG")"
+rm -f "$shm"
+truncate -s "$REGION_SIZE" "$shm"
+linux_pid=""
+cleanup() {
+    if [ -n "$linux_pid" ]; then
+        kill "$linux_pid" 2>/dev/null || true
+        wait "$linux_pid" 2>/dev/null || true
+    fi
+    rm -f "$shm"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+"${LINUX_QEMU[@]}" </dev/null &
+linux_pid=$!
+echo "Linux VM started beside seL4 (console: $LINUX_LOG, share: $share)" >&2
+status=0
+"${SEL4_QEMU[@]}" || status=$?
+exit "$status"
 "#;
 
 #[cfg(test)]
@@ -229,10 +354,22 @@ mod tests {
             "@NODES@",
             "@CPU@",
             "@MEM@",
+            "@LINUX_APPEND@",
+            "@LINUX_MEM@",
+            "@REGION_SIZE@",
         ] {
             assert!(!text.contains(marker), "{marker} left in the script");
         }
         let up = script_text(Variant::Release, Path::new("/k"), Path::new("/r"));
         assert!(up.contains("smp=1\n"));
+        for piece in [
+            "linux_vm_qemu_cmd()",
+            "ivshmem-plain,memdev=shm",
+            "mount_tag=host0",
+            "REGION_SIZE=16777216",
+            "--no-linux-vm",
+        ] {
+            assert!(text.contains(piece), "{piece} missing from the script");
+        }
     }
 }

@@ -61,6 +61,16 @@ pub fn dir() -> PathBuf {
     layout::lwk_dir().join("linux-vm")
 }
 
+/// Where [`build`] leaves the kernel ELF.
+pub fn vmlinux_path() -> PathBuf {
+    dir().join("image").join("vmlinux")
+}
+
+/// Where [`build`] leaves the initramfs.
+pub fn initramfs_path() -> PathBuf {
+    dir().join("image").join("initramfs.cpio")
+}
+
 /// The init script: mounts, modules, the share, then the daemon. Every
 /// step prints a marker line the host can wait for.
 const INIT: &str = r#"#!/bin/sh
@@ -129,8 +139,8 @@ pub fn build() -> Result<Image> {
 
     let image_dir = out.join("image");
     fs::create_dir_all(&image_dir)?;
-    let vmlinux = image_dir.join("vmlinux");
-    let initramfs = image_dir.join("initramfs.cpio");
+    let vmlinux = vmlinux_path();
+    let initramfs = initramfs_path();
     let stamp = image_dir.join("inputs");
     let daemon_meta = fs::metadata(&daemon)?;
     let fingerprint = format!(
