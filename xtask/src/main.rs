@@ -16,9 +16,11 @@
 //! | `test`     | setup, host unit tests, all variants, a QEMU boot matrix |
 //! | `linux-vm` | build, boot or end-to-end test the Linux VM (`build`, `boot`, `e2e`) |
 //! | `capdl`    | `verify`: boot, capture the capDL spec, check the design rules |
+//! | `bench`    | the LWK against Linux in one run: table and plots in `target/lwk/bench` |
 //!
 //! Outputs live under `target/lwk/` (see [`layout`]).
 
+mod bench;
 mod build;
 mod capdl;
 mod console;
@@ -74,6 +76,9 @@ enum Command {
     /// capDL: `verify` boots the system (or reads --spec FILE), captures
     /// the spec the root task prints and checks the design rules.
     Capdl(capdl::Args),
+    /// Benchmarks: the same static programs on the LWK and in a Linux VM
+    /// on the same QEMU model; table and SVG plots in target/lwk/bench.
+    Bench(bench::Args),
 }
 
 /// Reports errors as their chain of causes, without a backtrace of this
@@ -112,6 +117,7 @@ fn run(command: Command) -> Result<()> {
         Command::Test(args) => test::run(&args),
         Command::LinuxVm(args) => linuxvm::run(&args),
         Command::Capdl(args) => capdl::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Run(_) => unreachable!("handled in main"),
     }
 }
