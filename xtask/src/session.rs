@@ -177,6 +177,7 @@ pub struct Session {
     share: PathBuf,
     programs: Vec<PathBuf>,
     pub logs: Vec<PathBuf>,
+    sock: Option<PathBuf>,
     _shm: ShmFile,
     dir: PathBuf,
 }
@@ -195,6 +196,9 @@ impl Drop for Session {
         self.sel4 = None;
         self.standin = None;
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(sock) = &self.sock {
+            let _ = std::fs::remove_file(sock);
+        }
     }
 }
 
@@ -270,13 +274,22 @@ impl Session {
             share: config.share.clone(),
             programs: config.programs.clone(),
             logs: Vec::new(),
+            sock: None,
             _shm: shm,
             dir: dir.clone(),
         };
         let shm_path = session._shm.path.clone();
 
         let listener = if config.linux_vm {
-            let sock = dir.join("launch.sock");
+            // In the temporary directory: a Unix socket path must stay
+            // under 108 bytes, whatever the checkout's path.
+            let sock = std::env::temp_dir().join(format!(
+                "lwk-launch-{}-{}.sock",
+                std::process::id(),
+                config.tag
+            ));
+            let _ = std::fs::remove_file(&sock);
+            session.sock = Some(sock.clone());
             let listener = UnixListener::bind(&sock)
                 .with_context(|| format!("cannot listen on {}", sock.display()))?;
             let image = image::build()?;
