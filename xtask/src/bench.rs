@@ -45,6 +45,9 @@ pub struct Args {
     /// (guest time counts instructions; the host's noise is removed).
     #[arg(long)]
     icount: bool,
+    /// Only the icount measurements (no plain TCG pass).
+    #[arg(long, hide = true)]
+    icount_only: bool,
     /// Kernel variant of the LWK (release kernels only).
     #[arg(long, short, value_enum, default_value_t = Variant::ReleaseSmp)]
     variant: Variant,
@@ -57,6 +60,10 @@ pub struct Args {
     /// Seconds each boot may take.
     #[arg(long, default_value_t = 1800)]
     timeout: u64,
+    /// Only these jobs (comma-separated: boot, syscall, noise, noise1,
+    /// mem, touch, io), for looking into one figure.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// The QEMU machine both sides get.
@@ -201,7 +208,9 @@ pub fn run(args: &Args) -> Result<()> {
     let ram = mem_mib(&args.mem)?;
     let app_nodes = args.nodes.saturating_sub(1).max(1);
     let timeout = Duration::from_secs(args.timeout);
-    let modes: &[(&'static str, bool)] = if args.icount {
+    let modes: &[(&'static str, bool)] = if args.icount_only {
+        &[("icount", true)]
+    } else if args.icount {
         &[("tcg", false), ("icount", true)]
     } else {
         &[("tcg", false)]
@@ -215,12 +224,21 @@ pub fn run(args: &Args) -> Result<()> {
             icount,
         };
         let work = out.join(name);
-        let lwk_jobs = jobs(&params, app_nodes, ram, None);
+        let pick = |mut j: Vec<Job>| {
+            if !args.only.is_empty() {
+                // The first job stays: the Linux VM's init is bench_boot.
+                j.retain(|j| j.name == "boot" || args.only.contains(&j.name));
+            }
+            j
+        };
+        let lwk_jobs = pick(jobs(&params, app_nodes, ram, None));
         let lwk = lwk::run(args.variant, &machine, &programs, &lwk_jobs, &work, timeout)?;
-        let linux_jobs = jobs(&params, app_nodes, ram, Some("/mnt/bench"));
+        let linux_jobs = pick(jobs(&params, app_nodes, ram, Some("/mnt/bench")));
         let linux = linux::run(&image, &machine, &programs, &linux_jobs, &work, timeout)?;
         let io_args = io_job(&params, ".").args;
-        let (io_cmd, io) = if icount {
+        let (io_cmd, io) = if !args.only.is_empty() && !args.only.iter().any(|j| j == "io") {
+            (String::new(), Err("not asked for (--only)".into()))
+        } else if icount {
             (
                 String::new(),
                 Err("`cargo xtask run` (the two-machine session) has no -icount option".into()),
@@ -232,7 +250,8 @@ pub fn run(args: &Args) -> Result<()> {
                 &programs.exe("io"),
                 &io_args,
                 &work,
-                timeout,
+                // A stuck session should not hold the table for long.
+                timeout.min(Duration::from_secs(if args.quick { 300 } else { 900 })),
             )
         };
         results.push(assemble(
@@ -246,6 +265,35 @@ pub fn run(args: &Args) -> Result<()> {
         out.join("results.md").display(),
         results.iter().map(|r| r.plots.len() + 1).sum::<usize>()
     ));
+    Ok(())
+}
+
+/// The smoke test of `cargo xtask test`: `bench --quick` runs and writes
+/// its table (every item) and plots. No figure is judged.
+pub fn smoke(variant: Variant) -> Result<()> {
+    run(&Args {
+        quick: true,
+        icount: false,
+        icount_only: false,
+        variant,
+        nodes: 4,
+        mem: "512M".into(),
+        timeout: 900,
+        only: Vec::new(),
+    })?;
+    let out = layout::lwk_dir().join("bench");
+    let md = std::fs::read_to_string(out.join("results.md")).context("no results.md")?;
+    for item in 1..=6 {
+        if !md.contains(&format!("\n| {item} | ")) {
+            anyhow::bail!("results.md has no row for item {item}");
+        }
+    }
+    for svg in ["ratios-tcg.svg", "noise-lwk-tcg.svg", "noise-linux-tcg.svg"] {
+        let text = std::fs::read_to_string(out.join(svg)).with_context(|| format!("no {svg}"))?;
+        if !text.trim_end().ends_with("</svg>") {
+            anyhow::bail!("{svg} is not a whole SVG document");
+        }
+    }
     Ok(())
 }
 

@@ -28,7 +28,9 @@
 //!    serial line, must match the root task's spec;
 //! 9. on release kernels: standalone jobs and programs, then (release-smp)
 //!    jobs launched through the Linux VM: `vm-jobs`, `run` with the VM and
-//!    `run` without it (see [`crate::vm_jobs`]).
+//!    `run` without it (see [`crate::vm_jobs`]); `bench --quick`, a smoke
+//!    test of `cargo xtask bench` (its table and plots exist; no figure is
+//!    judged).
 //!
 //! Every check runs even when an earlier one failed, except those that need
 //! its output (no boot without a build). Boots are independent: each starts a
@@ -308,6 +310,10 @@ pub fn run(args: &Args) -> Result<()> {
         results.record(
             "run release-smp without a Linux VM: clear error, no hang",
             flatten(crate::vm_jobs::no_linux_vm(Variant::ReleaseSmp)),
+        );
+        results.record(
+            "bench --quick release-smp (LWK vs Linux VM: runs, writes its table and plots; no thresholds)",
+            flatten(crate::bench::smoke(Variant::ReleaseSmp)),
         );
     }
 

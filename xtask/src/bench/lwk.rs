@@ -296,7 +296,7 @@ pub fn run_io(
     let done = Arc::new(Mutex::new(false));
     let watchdog = {
         let done = done.clone();
-        let limit = timeout + Duration::from_secs(300);
+        let limit = timeout + Duration::from_secs(120);
         thread::spawn(move || {
             let until = Instant::now() + limit;
             while Instant::now() < until {

@@ -157,7 +157,10 @@ pub fn histogram_svg(title: &str, samples: &[f64], color: &str) -> String {
     let mut ticks: Vec<f64> = vec![lo, hi];
     let mut d = lo.ceil();
     while d < hi {
-        ticks.push(d);
+        // Decades too close to an end label would overlap it.
+        if (d - lo).min(hi - d) > 0.1 * (hi - lo) {
+            ticks.push(d);
+        }
         d += 1.0;
     }
     for t in ticks {
@@ -242,7 +245,7 @@ pub fn ratios_svg(title: &str, rows: &[Row]) -> String {
             s,
             "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}. {}</text>\
              <rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{}\">{}</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             ml - 6.0,
             y + bar * 0.7,
             r.item,
@@ -251,9 +254,9 @@ pub fn ratios_svg(title: &str, rows: &[Row]) -> String {
             y + 2.0,
             (b - a).abs().max(1.0),
             bar - 4.0,
-            if *x >= 1.0 { b + 3.0 } else { b - 3.0 },
+            // Values of left bars go right of the 1 line, clear of the names.
+            if *x >= 1.0 { b + 3.0 } else { a + 3.0 },
             y + bar * 0.7,
-            if *x >= 1.0 { "start" } else { "end" },
             fmt_num(*x)
         );
     }
