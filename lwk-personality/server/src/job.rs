@@ -205,6 +205,14 @@ impl JobCell {
         JobGuard { cell: self }
     }
 
+    /// The lock if it is free now (diagnostics: never waits).
+    pub fn try_lock(&self) -> Option<JobGuard<'_>> {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| JobGuard { cell: self })
+    }
+
     /// A handler starts serving this job; false if the job was withdrawn
     /// meanwhile (then it must not touch it).
     pub fn enter(&self, slot: &Slot) -> bool {

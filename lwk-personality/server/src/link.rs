@@ -7,6 +7,7 @@
 //! channel). Waiting polls the TSC: the waiting core is the job's own.
 
 use channel::{Call, ChannelError, JobId, LwkEndpoint, Region, Waiter};
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use lwk_handoff::IVSHMEM_VADDR;
 use lwk_personality::syscall::ship::Shipped;
@@ -17,6 +18,19 @@ use sel4_root_task::time::now_ns;
 /// How long a forwarded call may take (a 64 KiB transfer through 9p under
 /// TCG takes milliseconds; an `fsync` of a large file longer).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The last shipped call and whether it is still waiting (diagnostics).
+static LAST: AtomicU64 = AtomicU64::new(0);
+
+/// "opcode N, waiting" or "opcode N, answered" for the last shipped call.
+pub fn last_call() -> alloc::string::String {
+    let v = LAST.load(Ordering::Relaxed);
+    alloc::format!(
+        "opcode {}, {}",
+        v >> 1,
+        if v & 1 != 0 { "waiting" } else { "answered" }
+    )
+}
 
 /// Polls the TSC; backs off by spinning, since the core has nothing else
 /// to run.
@@ -66,11 +80,13 @@ impl Link {
     ) -> Result<(u64, usize), Errno> {
         let mut call = Call::new(job, s.op);
         call.args = s.args;
-        match self
+        LAST.store((s.op as u64) << 1 | 1, Ordering::Relaxed);
+        let r = self
             .ep
             .io
-            .call(call, s.data, reply, &mut self.waiter, CALL_TIMEOUT)
-        {
+            .call(call, s.data, reply, &mut self.waiter, CALL_TIMEOUT);
+        LAST.store((s.op as u64) << 1, Ordering::Relaxed);
+        match r {
             Ok(r) => match r.outcome() {
                 Ok(v) => Ok((v, (r.data_len as usize).min(reply.len()))),
                 Err(e) => Err(Errno::from_code(e.get() as i32).unwrap_or(Errno::EIO)),

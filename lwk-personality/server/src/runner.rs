@@ -34,6 +34,8 @@ use sel4_root_task::time::{now_ns, rdtsc, Deadline};
 
 /// A job may run this long before it is killed.
 const JOB_TIMEOUT_MS: u64 = 600_000;
+/// A running job is reported this often.
+const NOTE_EVERY_MS: u64 = 20_000;
 /// Slots reserved for the kernel objects of one job at a time.
 const JOB_SLOTS: u64 = 4096;
 
@@ -232,7 +234,12 @@ pub fn run_one(
     }
     let load_us = (rdtsc() - began) / h.tsc_mhz.max(1);
     let deadline = Deadline::after_ms(JOB_TIMEOUT_MS);
+    let mut next_note = Deadline::after_ms(NOTE_EVERY_MS);
     while !cell.is_done() && !deadline.expired() {
+        if next_note.expired() {
+            note_running(&cell, id);
+            next_note = Deadline::after_ms(NOTE_EVERY_MS);
+        }
         sel4::yield_now();
     }
     if !cell.is_done() {
@@ -255,6 +262,30 @@ pub fn run_one(
     };
     let (res, link) = teardown(job);
     (Ok(ran), res, link)
+}
+
+/// A line about a job that runs long: whether a handler is serving one of
+/// its calls right now (the lock is held), and how many it has served.
+fn note_running(cell: &JobCell, id: u64) {
+    match cell.try_lock() {
+        Some(job) => {
+            let blocked = job
+                .threads
+                .iter()
+                .flatten()
+                .filter(|t| t.blocked_untimed)
+                .count();
+            println!(
+                "JOB-RUNNING job={id} syscalls={} threads={} blocked={blocked}",
+                job.syscalls,
+                job.live_threads()
+            );
+        }
+        None => println!(
+            "JOB-RUNNING job={id} (a handler is inside a system call; last shipped: {})",
+            crate::link::last_call()
+        ),
+    }
 }
 
 /// Takes a job back from its handlers: no handler finds it any more, and
