@@ -72,6 +72,19 @@ pub struct Machine {
 /// Process groups alive right now, for the interrupt handler.
 static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+/// Files the interrupt handler removes (shared-memory regions, sockets),
+/// since an interrupted run exits without running destructors.
+static REMOVE_ON_INTERRUPT: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes `path` if this tool is interrupted (SIGINT/SIGTERM/SIGHUP).
+pub fn remove_on_interrupt(path: &Path) {
+    install_interrupt_handler();
+    REMOVE_ON_INTERRUPT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.to_path_buf());
+}
+
 impl Machine {
     /// Spawns `cmd` (a `simulate` invocation) as the leader of a new process
     /// group.
@@ -276,6 +289,13 @@ fn install_interrupt_handler() {
             let groups = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
             for &pgid in groups.iter() {
                 kill_group(pgid);
+            }
+            let files = REMOVE_ON_INTERRUPT
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for f in files.iter() {
+                let _ = std::fs::remove_file(f);
+                let _ = std::fs::remove_dir_all(f);
             }
             step("interrupted: killed running QEMU machines");
             std::process::exit(130);

@@ -279,6 +279,8 @@ impl Session {
             dir: dir.clone(),
         };
         let shm_path = session._shm.path.clone();
+        crate::qemu::remove_on_interrupt(&shm_path);
+        crate::qemu::remove_on_interrupt(&dir);
 
         let listener = if config.linux_vm {
             // In the temporary directory: a Unix socket path must stay
@@ -289,6 +291,7 @@ impl Session {
                 config.tag
             ));
             let _ = std::fs::remove_file(&sock);
+            crate::qemu::remove_on_interrupt(&sock);
             session.sock = Some(sock.clone());
             let listener = UnixListener::bind(&sock)
                 .with_context(|| format!("cannot listen on {}", sock.display()))?;
@@ -298,7 +301,9 @@ impl Session {
                 launch: Some(sock),
             };
             let log = logs_dir.join(format!("{}-linux-vm.log", config.tag));
-            let cmd = linuxvm::qemu_command_with(&image, &shm_path, &config.share, false, &extras);
+            // LWK_DAEMON_TRACE=1: the daemon traces every call (VM log).
+            let trace = std::env::var_os("LWK_DAEMON_TRACE").is_some_and(|v| v == "1");
+            let cmd = linuxvm::qemu_command_with(&image, &shm_path, &config.share, trace, &extras);
             session.linux = Some(watch(
                 cmd,
                 "linux-vm",
