@@ -123,6 +123,26 @@ pub fn qemu_command(image: &Image, initrd: &Path, machine: &MachineSpec, share: 
     cmd
 }
 
+/// `cmd` as a line a shell takes back (words with blanks or quotes
+/// single-quoted).
+fn shell_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|w| {
+            let w = w.to_string_lossy();
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_./,:=+@%-".contains(c))
+            {
+                w.into_owned()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Boots the benchmark VM once and runs `jobs` (with `io` appended: the
 /// file I/O job on the 9p share).
 pub fn run(
@@ -140,7 +160,7 @@ pub fn run(
     let _ = std::fs::remove_dir_all(&share);
     std::fs::create_dir_all(&share)?;
     let cmd = qemu_command(image, &initrd, machine, &share);
-    let command = crate::proc::display(&cmd);
+    let command = shell_line(&cmd);
     let log = work.join("linux-console.log");
     step(format!(
         "bench: Linux VM ({}, {} nodes, {}{}): {} jobs in one boot",
@@ -197,5 +217,12 @@ mod tests {
         assert!(s.contains("BENCH-END io status=$?"));
         assert!(!s.contains("bench_boot"));
         assert!(s.trim_end().ends_with("poweroff -f"));
+    }
+
+    #[test]
+    fn command_lines_quote_what_a_shell_would_split() {
+        let mut cmd = Command::new("qemu");
+        cmd.args(["-append", "a b", "-m", "512M", "it's"]);
+        assert_eq!(shell_line(&cmd), r"qemu -append 'a b' -m 512M 'it'\''s'");
     }
 }

@@ -275,7 +275,7 @@ pub fn ratios_svg(title: &str, rows: &[Row]) -> String {
             bottom + 14.0,
             fmt_num(2f64.powf(t))
         );
-        t += (span / 4.0).max(1.0);
+        t += (span / 4.0).ceil().max(1.0);
     }
     let _ = writeln!(
         s,
