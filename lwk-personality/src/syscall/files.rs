@@ -130,65 +130,65 @@ pub fn write(p: &mut dyn Process, args: Args) -> SysResult {
     Ok(write_target(p, t, args.ptr(1), len)? as u64)
 }
 
-/// Implements Linux `readv(2)`: buffer after buffer, the next only if the
-/// previous was filled (Linux's loop for files without vectored reads).
+/// `readv`/`writev`: buffer after buffer through `one`, the next only if
+/// the previous was done whole (Linux's loop for files without vectored
+/// transfers); an error after some progress returns the progress.
+fn vectored(
+    p: &mut dyn Process,
+    args: Args,
+    one: fn(&mut dyn Process, Target, UserAddr, usize) -> Result<usize, Errno>,
+) -> SysResult {
+    let t = p.fds().get(args.fd(0))?;
+    let mut done = 0;
+    for (base, len) in io::iovecs(p, args.ptr(1), args.int(2))? {
+        match one(p, t, base, len) {
+            Ok(n) => {
+                done += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) => return Ok(io::partial(done, e)? as u64),
+        }
+    }
+    Ok(done as u64)
+}
+
+/// Implements Linux `readv(2)`.
 pub fn readv(p: &mut dyn Process, args: Args) -> SysResult {
-    let t = p.fds().get(args.fd(0))?;
-    let mut done = 0;
-    for (base, len) in io::iovecs(p, args.ptr(1), args.int(2))? {
-        match read_target(p, t, base, len) {
-            Ok(n) => {
-                done += n;
-                if n < len {
-                    break;
-                }
-            }
-            Err(e) => return Ok(io::partial(done, e)? as u64),
-        }
-    }
-    Ok(done as u64)
+    vectored(p, args, read_target)
 }
 
-/// Implements Linux `writev(2)`, buffer after buffer.
+/// Implements Linux `writev(2)`.
 pub fn writev(p: &mut dyn Process, args: Args) -> SysResult {
-    let t = p.fds().get(args.fd(0))?;
-    let mut done = 0;
-    for (base, len) in io::iovecs(p, args.ptr(1), args.int(2))? {
-        match write_target(p, t, base, len) {
-            Ok(n) => {
-                done += n;
-                if n < len {
-                    break;
-                }
-            }
-            Err(e) => return Ok(io::partial(done, e)? as u64),
-        }
-    }
-    Ok(done as u64)
+    vectored(p, args, write_target)
 }
 
-/// Implements Linux `pread64(2)`; shipped (`ESPIPE` on the console).
+/// `pread64`/`pwrite64`: chunk after chunk through `chunk` at the given
+/// position (`ESPIPE` on the console).
+fn positioned(
+    p: &mut dyn Process,
+    args: Args,
+    chunk: fn(&mut dyn Process, i32, UserAddr, usize, Option<u64>) -> Result<usize, Errno>,
+) -> SysResult {
+    let fd = remote_fd(p, args.fd(0), Errno::ESPIPE)?;
+    let (buf, len, pos) = (args.ptr(1), args.len(2).min(MAX_RW_COUNT), args.long(3));
+    let pos = u64::try_from(pos).map_err(|_| Errno::EINVAL)?;
+    let n = transfer(p, len, false, |p, off, n| {
+        let at = buf.offset(off as u64).ok_or(Errno::EFAULT)?;
+        chunk(p, fd, at, n, Some(pos + off as u64))
+    })?;
+    Ok(n as u64)
+}
+
+/// Implements Linux `pread64(2)`; shipped.
 pub fn pread64(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = remote_fd(p, args.fd(0), Errno::ESPIPE)?;
-    let (buf, len, pos) = (args.ptr(1), args.len(2).min(MAX_RW_COUNT), args.long(3));
-    let pos = u64::try_from(pos).map_err(|_| Errno::EINVAL)?;
-    let n = transfer(p, len, false, |p, off, n| {
-        let at = buf.offset(off as u64).ok_or(Errno::EFAULT)?;
-        remote_read_chunk(p, fd, at, n, Some(pos + off as u64))
-    })?;
-    Ok(n as u64)
+    positioned(p, args, remote_read_chunk)
 }
 
-/// Implements Linux `pwrite64(2)`; shipped (`ESPIPE` on the console).
+/// Implements Linux `pwrite64(2)`; shipped.
 pub fn pwrite64(p: &mut dyn Process, args: Args) -> SysResult {
-    let fd = remote_fd(p, args.fd(0), Errno::ESPIPE)?;
-    let (buf, len, pos) = (args.ptr(1), args.len(2).min(MAX_RW_COUNT), args.long(3));
-    let pos = u64::try_from(pos).map_err(|_| Errno::EINVAL)?;
-    let n = transfer(p, len, false, |p, off, n| {
-        let at = buf.offset(off as u64).ok_or(Errno::EFAULT)?;
-        remote_write_chunk(p, fd, at, n, Some(pos + off as u64))
-    })?;
-    Ok(n as u64)
+    positioned(p, args, remote_write_chunk)
 }
 
 /// A call whose arguments after the descriptor pass through unchanged:
