@@ -164,13 +164,12 @@ pub fn writev(p: &mut dyn Process, args: Args) -> SysResult {
     vectored(p, args, write_target)
 }
 
+/// One chunk of a transfer with remote descriptor `fd` at a position.
+type ChunkFn = fn(&mut dyn Process, i32, UserAddr, usize, Option<u64>) -> Result<usize, Errno>;
+
 /// `pread64`/`pwrite64`: chunk after chunk through `chunk` at the given
 /// position (`ESPIPE` on the console).
-fn positioned(
-    p: &mut dyn Process,
-    args: Args,
-    chunk: fn(&mut dyn Process, i32, UserAddr, usize, Option<u64>) -> Result<usize, Errno>,
-) -> SysResult {
+fn positioned(p: &mut dyn Process, args: Args, chunk: ChunkFn) -> SysResult {
     let fd = remote_fd(p, args.fd(0), Errno::ESPIPE)?;
     let (buf, len, pos) = (args.ptr(1), args.len(2).min(MAX_RW_COUNT), args.long(3));
     let pos = u64::try_from(pos).map_err(|_| Errno::EINVAL)?;
