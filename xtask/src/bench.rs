@@ -284,7 +284,7 @@ pub fn run(args: &Args) -> Result<()> {
             )
         };
         results.push(assemble(
-            name, &params, ram, app_nodes, &lwk, &linux, io_cmd, io,
+            name, &params, ram, app_nodes, &lwk, &linux, io_cmd, io, icount,
         ));
     }
     let text = write_report(&out, args, &params, &programs, &image, &results)?;
@@ -371,6 +371,7 @@ fn assemble(
     linux: &linux::LinuxRun,
     io_cmd: String,
     io: Result<JobOut, String>,
+    linux_icount: bool,
 ) -> ModeResult {
     let mut rows = Vec::new();
     let mut notes = Vec::new();
@@ -608,6 +609,24 @@ fn assemble(
         linux: figure(x, "boot", "boot", "first_instruction_ms", 1e-3),
         samples: "1 / 1".into(),
     });
+    if let Some(cpus) = x.get("boot").and_then(|b| {
+        b.lines
+            .iter()
+            .find_map(|l| l.split("BENCH-CPUS online=").nth(1))
+    }) {
+        notes.push(format!(
+            "Linux CPUs online before the first job: {}{}",
+            cpus.trim(),
+            if linux_icount {
+                format!(
+                    " (booted with `{}`, the others onlined by init: see docs/bench.md)",
+                    linux::ICOUNT_APPEND
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
     for (m, t) in &lwk.markers {
         notes.push(format!(
             "LWK console: `{m}` {:.2} s after QEMU start",
