@@ -16,7 +16,6 @@
 //! `target/lwk/bench/<mode>/`. With `--icount` every figure is measured a
 //! second time with `-icount shift=0,sleep=off` on both machines.
 
-mod cpio;
 mod linux;
 mod lwk;
 mod programs;

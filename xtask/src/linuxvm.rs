@@ -14,7 +14,7 @@
 //! machine gets its device (`cargo xtask test`'s ivshmem boots); give both
 //! machines the same file with `--shm` to connect them.
 
-mod cpio;
+pub(crate) mod cpio;
 mod e2e;
 mod elf;
 pub mod image;

@@ -98,7 +98,7 @@ fn initramfs(
     while bytes.len() % 4 != 0 {
         bytes.push(0);
     }
-    let mut a = super::cpio::Archive::default();
+    let mut a = crate::linuxvm::cpio::Archive::with_inodes_after(0x0010_0000);
     a.dir("bench");
     a.dir("mnt");
     for name in super::programs::NAMES {

@@ -16,6 +16,18 @@ const S_IFLNK: u32 = 0o120000;
 const S_IFCHR: u32 = 0o020000;
 
 impl Archive {
+    /// An archive whose inode numbers start after `first` — for a second
+    /// archive appended to an initramfs, whose inodes must not meet the
+    /// first one's (the kernel links files with the same inode number when
+    /// `nlink > 1`; these entries never have that, but distinct numbers keep
+    /// the two archives independent).
+    pub fn with_inodes_after(first: u32) -> Self {
+        Archive {
+            bytes: Vec::new(),
+            next_ino: first,
+        }
+    }
+
     fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
         self.next_ino += 1;
         let nlink = if mode & 0o170000 == S_IFDIR { 2 } else { 1 };
