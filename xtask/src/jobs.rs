@@ -84,6 +84,37 @@ pub fn build_program(source: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// A job pack of programs `files[i]` named `paths[i]` (also their
+/// `argv[0]`) with arguments `args[i]`, each with the one environment
+/// variable `env`, no terminals, realtime 0.
+pub fn pack<S: AsRef<str>>(
+    paths: &[Vec<u8>],
+    args: &[&[S]],
+    files: &[Vec<u8>],
+    env: &[u8],
+) -> Vec<u8> {
+    let argvs: Vec<Vec<&[u8]>> = paths
+        .iter()
+        .zip(args)
+        .map(|(p, a)| {
+            std::iter::once(p.as_slice())
+                .chain(a.iter().map(|a| a.as_ref().as_bytes()))
+                .collect()
+        })
+        .collect();
+    let env = [env];
+    let specs: Vec<lwk_jobpack::JobSpec> = (0..paths.len())
+        .map(|i| lwk_jobpack::JobSpec {
+            flags: 0,
+            path: &paths[i],
+            argv: &argvs[i],
+            envp: &env,
+            exe: &files[i],
+        })
+        .collect();
+    lwk_jobpack::encode(&specs, 0)
+}
+
 /// Boots `variant` with every case in one job pack and checks each job's end.
 pub fn standalone(variant: Variant, timeout: Duration) -> Result<()> {
     let mut exes = Vec::new();
@@ -98,26 +129,8 @@ pub fn standalone(variant: Variant, timeout: Duration) -> Result<()> {
         .iter()
         .map(|(p, _)| p.to_string_lossy().into_owned().into_bytes())
         .collect();
-    let argvs: Vec<Vec<&[u8]>> = exes
-        .iter()
-        .zip(&paths)
-        .map(|((_, c), p)| {
-            std::iter::once(p.as_slice())
-                .chain(c.args.iter().map(|a| a.as_bytes()))
-                .collect()
-        })
-        .collect();
-    let env: [&[u8]; 1] = [b"LWK_TEST=1"];
-    let specs: Vec<lwk_jobpack::JobSpec> = (0..exes.len())
-        .map(|i| lwk_jobpack::JobSpec {
-            flags: 0,
-            path: &paths[i],
-            argv: &argvs[i],
-            envp: &env,
-            exe: &files[i],
-        })
-        .collect();
-    let pack = lwk_jobpack::encode(&specs, 0);
+    let args: Vec<&[&str]> = exes.iter().map(|(_, c)| c.args).collect();
+    let pack = pack(&paths, &args, &files, b"LWK_TEST=1");
     let dir = layout::lwk_dir().join("programs");
     let pack_path = dir.join(format!("pack-{}.bin", std::process::id()));
     std::fs::write(&pack_path, pack)?;

@@ -396,17 +396,9 @@ fn serve(listener: UnixListener, exit: mpsc::Sender<i32>) {
             }
         });
     }
-    let mut head = [0u8; 3];
-    loop {
-        if conn.read_exact(&mut head).is_err() {
-            return;
-        }
-        let len = u16::from_le_bytes([head[1], head[2]]) as usize;
-        let mut body = vec![0u8; len];
-        if conn.read_exact(&mut body).is_err() {
-            return;
-        }
-        match head[0] {
+    while let Some((kind, body)) = read_frame(&mut conn) {
+        let len = body.len();
+        match kind {
             1 => {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(&body);
@@ -421,6 +413,16 @@ fn serve(listener: UnixListener, exit: mpsc::Sender<i32>) {
             _ => {}
         }
     }
+}
+
+/// Reads one job-channel frame from COM2 (kind u8, length u16 LE, body);
+/// `None` at the end of the stream.
+pub fn read_frame(conn: &mut impl Read) -> Option<(u8, Vec<u8>)> {
+    let mut head = [0u8; 3];
+    conn.read_exact(&mut head).ok()?;
+    let mut body = vec![0u8; u16::from_le_bytes([head[1], head[2]]) as usize];
+    conn.read_exact(&mut body).ok()?;
+    Some((head[0], body))
 }
 
 /// Removes the run's scratch directory.

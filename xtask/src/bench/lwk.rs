@@ -4,7 +4,6 @@
 //! file I/O job through `cargo xtask run` (both machines).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,28 +67,13 @@ pub fn run(
         .iter()
         .map(|j| format!("/bench/bench_{}", j.program).into_bytes())
         .collect();
-    let argvs: Vec<Vec<&[u8]>> = jobs
-        .iter()
-        .zip(&paths)
-        .map(|(j, p)| {
-            std::iter::once(p.as_slice())
-                .chain(j.args.iter().map(|a| a.as_bytes()))
-                .collect()
-        })
-        .collect();
-    let env: [&[u8]; 1] = [b"LWK_BENCH=1"];
-    let specs: Vec<lwk_jobpack::JobSpec> = (0..jobs.len())
-        .map(|i| lwk_jobpack::JobSpec {
-            flags: 0,
-            path: &paths[i],
-            argv: &argvs[i],
-            envp: &env,
-            exe: &files[i],
-        })
-        .collect();
+    let args: Vec<&[String]> = jobs.iter().map(|j| j.args.as_slice()).collect();
     std::fs::create_dir_all(work)?;
     let pack_path = work.join("jobs.bin");
-    std::fs::write(&pack_path, lwk_jobpack::encode(&specs, 0))?;
+    std::fs::write(
+        &pack_path,
+        crate::jobs::pack(&paths, &args, &files, b"LWK_BENCH=1"),
+    )?;
     let sock = work.join("com2.sock");
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock)
@@ -198,24 +182,16 @@ fn serve(listener: UnixListener, com2: &Mutex<Com2>) {
     let Ok((mut conn, _)) = listener.accept() else {
         return;
     };
-    let mut head = [0u8; 3];
-    loop {
-        if conn.read_exact(&mut head).is_err() {
-            return;
-        }
-        let len = u16::from_le_bytes([head[1], head[2]]) as usize;
-        let mut body = vec![0u8; len];
-        if conn.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some((kind, body)) = crate::run::read_frame(&mut conn) {
+        let len = body.len();
         let mut c = com2.lock().unwrap_or_else(|e| e.into_inner());
-        match head[0] {
+        match kind {
             4 => {
                 flush_partial(&mut c);
                 c.jobs.push(JobOut::default());
             }
             1 | 2 => {
-                if head[0] == 1 && c.first_output.is_none() && !body.is_empty() {
+                if kind == 1 && c.first_output.is_none() && !body.is_empty() {
                     c.first_output = Some(Instant::now());
                 }
                 c.partial.extend_from_slice(&body);
