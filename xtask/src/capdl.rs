@@ -159,7 +159,7 @@ fn verify(args: &VerifyArgs) -> Result<()> {
     let shm = if args.no_ivshmem {
         None
     } else {
-        Some(ShmFile::create(&stem)?)
+        Some(crate::linuxvm::ShmFile::fresh(&format!("capdl-{stem}"))?)
     };
     if let Some(shm) = &shm {
         cmd.args(["--extra-qemu-args", &shm.qemu_args()]);
@@ -181,33 +181,6 @@ fn verify(args: &VerifyArgs) -> Result<()> {
     }
     let (text, declared) = capture.finish()?;
     verify_text(&text, declared, &stem).map(drop)
-}
-
-/// A shared-memory file for the boot's ivshmem device, removed when dropped.
-struct ShmFile(PathBuf);
-
-impl ShmFile {
-    fn create(stem: &str) -> Result<ShmFile> {
-        let path = PathBuf::from(format!("/dev/shm/lwk-capdl-{}-{stem}", std::process::id()));
-        let f =
-            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        f.set_len(16 << 20)
-            .with_context(|| format!("cannot size {}", path.display()))?;
-        Ok(ShmFile(path))
-    }
-
-    fn qemu_args(&self) -> String {
-        format!(
-            "-object memory-backend-file,id=shm,mem-path={},size=16M,share=on -device ivshmem-plain,memdev=shm",
-            self.0.display()
-        )
-    }
-}
-
-impl Drop for ShmFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
 }
 
 /// Collects the spec from console lines as they come.

@@ -185,6 +185,16 @@ impl ShmFile {
             remove,
         })
     }
+
+    /// The QEMU arguments that give a machine this region as its ivshmem
+    /// device (BAR 2), as the seL4 boots take it (`--extra-qemu-args`).
+    pub fn qemu_args(&self) -> String {
+        format!(
+            "-object memory-backend-file,id=shm,mem-path={},size={}M,share=on -device ivshmem-plain,memdev=shm",
+            self.path.display(),
+            channel::wire::REGION_SIZE >> 20
+        )
+    }
 }
 
 impl Drop for ShmFile {

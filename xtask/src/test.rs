@@ -113,38 +113,6 @@ const QUICK: [Boot; 2] = [
     Boot::new(Debug, 1, "512M", false),
 ];
 
-/// A shared-memory file for one boot's ivshmem device, unique to this run
-/// and removed when dropped (runs on one machine must not share it).
-struct ShmFile(std::path::PathBuf);
-
-impl ShmFile {
-    fn create(boot: Boot) -> Result<ShmFile> {
-        let path = std::path::PathBuf::from(format!(
-            "/dev/shm/lwk-test-{}-{}",
-            std::process::id(),
-            boot.name()
-        ));
-        let f =
-            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        f.set_len(16 << 20)
-            .with_context(|| format!("cannot size {}", path.display()))?;
-        Ok(ShmFile(path))
-    }
-
-    fn qemu_args(&self) -> String {
-        format!(
-            "-object memory-backend-file,id=shm,mem-path={},size=16M,share=on -device ivshmem-plain,memdev=shm",
-            self.0.display()
-        )
-    }
-}
-
-impl Drop for ShmFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
 /// Options of `cargo xtask test`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -412,7 +380,10 @@ fn run_boot(boot: Boot, timeout: Duration) -> Result<()> {
     let mut cmd = Command::new(boot.variant.simulate_script());
     cmd.args(["--smp", &boot.nodes.to_string(), "--mem-size", boot.mem]);
     let shm = if boot.ivshmem {
-        Some(ShmFile::create(boot)?)
+        Some(crate::linuxvm::ShmFile::fresh(&format!(
+            "test-{}",
+            boot.name()
+        ))?)
     } else {
         None
     };
